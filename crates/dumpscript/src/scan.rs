@@ -130,8 +130,9 @@ pub fn scan(
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScanReport, ScanError> {
     let mut input = input;
-    // Look at the first bytes before lexing: binary formats get a clear error.
-    let mut head = [0u8; 5];
+    // Look at the start before lexing: binary formats and files that are
+    // not pg_dump scripts get a clear error instead of a lexer's complaint.
+    let mut head = vec![0u8; 4096];
     let mut got = 0;
     while got < head.len() {
         match input.read(&mut head[got..]) {
@@ -141,24 +142,36 @@ pub fn scan(
             Err(e) => return Err(ScanError::Lex(e.into())),
         }
     }
-    if &head[..got] == b"PGDMP" {
+    head.truncate(got);
+    if head.starts_with(b"PGDMP") {
         return Err(ScanError::CustomFormat);
     }
-    if got >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+    if head.starts_with(&[0x1f, 0x8b]) {
         return Err(ScanError::NotAPgDump {
             line: 1,
             detail: "the file is gzip-compressed; decompress it first (gunzip -k FILE)".into(),
         });
     }
-    let mut lexer = Lexer::new(std::io::Cursor::new(head[..got].to_vec()).chain(input));
+    if !opts.lenient {
+        if head.is_empty() {
+            return Err(ScanError::NotAPgDump { line: 1, detail: "the file is empty".into() });
+        }
+        if !head.trim_ascii_start().starts_with(b"--") || memchr::memmem::find(&head, HEADER).is_none() {
+            let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+            return Err(ScanError::NotAPgDump {
+                line: 1,
+                detail: format!(
+                    "it does not start with pg_dump's header ('-- PostgreSQL database dump'); first line: {}",
+                    preview(&first[..first.len().min(120)])
+                ),
+            });
+        }
+    }
+    let mut lexer = Lexer::new(std::io::Cursor::new(head).chain(input));
     let mut out = CountingWriter { inner: output, bytes: 0 };
     let mut report = ScanReport::default();
     let mut columns = TableColumns::default();
     let mut copy: Option<OpenCopy> = None;
-    let mut seen_header = opts.lenient;
-    // Leading comments, checked for pg_dump's header at the first command.
-    let mut leading: Option<Vec<u8>> = (!opts.lenient).then(Vec::new);
-    let mut first_item = true;
     let mut trailer_after_last_statement = false;
     // Line and key of an open `\restrict KEY`; `\unrestrict` must repeat the key.
     let mut restrict: Option<(u64, Vec<u8>)> = None;
@@ -172,16 +185,6 @@ pub fn scan(
             out.write(b"\n")?;
         }
         need_newline = false;
-        if let Some(lead) = leading.as_mut() {
-            if let Item::Trivia(t) = &item {
-                if lead.len() < 1 << 16 {
-                    lead.extend_from_slice(t);
-                }
-            } else {
-                seen_header = lead.starts_with(b"--") && memchr::memmem::find(lead, HEADER).is_some();
-                leading = None;
-            }
-        }
         match item {
             Item::Trivia(t) => {
                 if report.dumped_from.is_none() || report.dumped_by.is_none() {
@@ -193,9 +196,6 @@ pub fn scan(
                 out.write(t)?;
             }
             Item::Meta(m) => {
-                if !seen_header {
-                    return Err(not_a_dump(m.line, m.text));
-                }
                 let cmd = m.command();
                 let arg = m.text[1 + cmd.len()..].trim_ascii().to_vec();
                 match cmd {
@@ -218,9 +218,6 @@ pub fn scan(
                 }
             }
             Item::Statement(s) => {
-                if !seen_header {
-                    return Err(not_a_dump(s.line, s.text));
-                }
                 report.statements += 1;
                 trailer_after_last_statement = false;
                 if opts.fingerprint {
@@ -287,7 +284,6 @@ pub fn scan(
                 out.write(e)?;
             }
         }
-        first_item = false;
         let read = lexer.bytes_read();
         if read - last_progress >= 1 << 20 {
             last_progress = read;
@@ -298,19 +294,7 @@ pub fn scan(
     report.lines = lexer.line() - 1;
     report.bytes_in = lexer.bytes_read();
     report.bytes_out = out.bytes;
-    if let Some(lead) = leading {
-        seen_header = lead.starts_with(b"--") && memchr::memmem::find(&lead, HEADER).is_some();
-    }
     if !opts.lenient {
-        if first_item {
-            return Err(ScanError::NotAPgDump { line: 1, detail: "the file is empty".into() });
-        }
-        if !seen_header {
-            return Err(ScanError::NotAPgDump {
-                line: 1,
-                detail: "it does not start with pg_dump's header ('-- PostgreSQL database dump')".into(),
-            });
-        }
         if !trailer_after_last_statement {
             return Err(ScanError::MissingTrailer { line: report.lines });
         }
@@ -319,16 +303,6 @@ pub fn scan(
         }
     }
     Ok(report)
-}
-
-fn not_a_dump(line: u64, text: &[u8]) -> ScanError {
-    ScanError::NotAPgDump {
-        line,
-        detail: format!(
-            "expected pg_dump's header ('-- PostgreSQL database dump') before the first command, found: {}",
-            preview(&text[..text.len().min(120)])
-        ),
-    }
 }
 
 fn record(report: &mut ScanReport, line: u64, text: &[u8], rule: &str, reason: String) {

@@ -1,0 +1,114 @@
+//! `src-snapshot`: move a self-hosted Sourcegraph's three PostgreSQL
+//! databases into a managed instance and prove nothing was lost.
+//!
+//! This binary is glue: it parses flags (src-cli's Go style and GNU style),
+//! calls the library crates and renders their results. Exit codes live here.
+
+mod args;
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Exit codes, in one place (mirrored in `--help`).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The check or step ran and failed (a difference, a rejected statement).
+    pub const FAILED: u8 = 1;
+    /// It could not run (bad input, unreachable, no permission).
+    pub const ERROR: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "src-snapshot",
+    version,
+    about = "Move a self-hosted Sourcegraph's PostgreSQL databases into a managed instance, and prove nothing was lost.",
+    after_help = "Flags work in src-cli's Go style (-dir=x, -dir x) and GNU style (--dir=x, --dir x).\n\
+                  Exit codes: 0 success, 1 the check or step failed, 2 it could not run."
+)]
+struct Cli {
+    /// More detail on stderr (repeat for more).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars or progress lines.
+    #[arg(long, global = true)]
+    no_progress: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print (or with --run, run) the pg_dump commands that snapshot the three databases.
+    Databases(commands::databases::DatabasesCmd),
+    /// Rewrite a dump into a new file without what the target cannot run, and report every change.
+    Sanitize(commands::sanitize::SanitizeCmd),
+    /// Print each table's row count and content hash of a dump file.
+    Fingerprint(commands::fingerprint::FingerprintCmd),
+    /// Print (or with --run, run) psql commands that load the snapshot into local databases.
+    Restore(commands::restore::RestoreCmd),
+}
+
+/// What every command gets besides its own flags.
+pub struct Globals {
+    /// `--json`.
+    pub json: bool,
+    /// Whether to show progress on stderr.
+    pub progress: bool,
+}
+
+fn main() -> ExitCode {
+    let cmd = Cli::command();
+    let argv = args::normalize(&cmd, std::env::args_os());
+    let matches = match cmd.try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::ERROR } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SRC_SNAPSHOT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .without_time()
+        .init();
+    let globals = Globals {
+        json: cli.json,
+        progress: !cli.no_progress,
+    };
+    let result = match cli.command {
+        Command::Databases(c) => commands::databases::run(c, &globals),
+        Command::Sanitize(c) => commands::sanitize::run(c, &globals),
+        Command::Fingerprint(c) => commands::fingerprint::run(c, &globals),
+        Command::Restore(c) => commands::restore::run(c, &globals),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            render::error(&e);
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `databases --run`: run pg_dump for the three databases at once, stream
+//! each dump through the engine (checksums, fingerprints, sanitizer preview)
+//! into `DIR/<role>.sql`, and record it all in the manifest.
+
+use std::path::PathBuf;
+
+use dumpscript::{scan, SanitizeOptions, ScanOptions, SourcegraphVersion};
+use pgdump::{dump_commands, DbRole, DumpCommand, Mode, Targets};
+
+use crate::error::SnapshotError;
+use crate::fsutil::{Checksums, PartialFile, TeeReader};
+use crate::manifest::{now_rfc3339, FileEntry, Manifest, SanitizerReport, SourceInfo};
+
+/// What to dump and where.
+#[derive(Debug, Clone)]
+pub struct DumpOptions {
+    /// pg_dump, docker or kubectl.
+    pub mode: Mode,
+    /// The three databases.
+    pub targets: Targets,
+    /// The snapshot folder.
+    pub dir: PathBuf,
+    /// The pg_dump program (a name on PATH, or a path; inside the container
+    /// or pod for docker and kubectl).
+    pub pg_dump: String,
+    /// The sanitizer whose changes are previewed in the manifest.
+    pub preview: SanitizeOptions,
+    /// Only these roles (all when empty).
+    pub only: Vec<DbRole>,
+}
+
+/// Progress of one dump: role and bytes so far.
+pub type DumpProgress<'a> = &'a (dyn Fn(DbRole, u64) + Sync);
+
+/// Dumps the databases in parallel and writes the manifest. Databases that
+/// dumped cleanly are recorded even when another one fails.
+///
+/// # Errors
+/// Every failed dump, each with its database and a specific cause. No file
+/// of a failed dump is left under its final name.
+pub fn dump_databases(opts: &DumpOptions, progress: DumpProgress<'_>) -> Result<Manifest, SnapshotError> {
+    std::fs::create_dir_all(&opts.dir).map_err(|source| SnapshotError::Io { path: opts.dir.clone(), source })?;
+    let commands = dump_commands(opts.mode, &opts.targets, &opts.dir, &opts.pg_dump)?;
+    let commands: Vec<(DbRole, DumpCommand)> = commands
+        .into_iter()
+        .filter(|(r, _)| opts.only.is_empty() || opts.only.contains(r))
+        .collect();
+    let results: Vec<Result<(FileEntry, Option<SourcegraphVersion>), SnapshotError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = commands
+            .iter()
+            .map(|(role, cmd)| s.spawn(move || dump_one(*role, cmd, opts, progress)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SnapshotError::Several(Vec::new())))
+            })
+            .collect()
+    });
+    let mut manifest = Manifest::load(&opts.dir).unwrap_or_default();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok((entry, sg)) => {
+                if entry.role == "pgsql" {
+                    manifest.sourcegraph = sg;
+                }
+                manifest.put_file(entry);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !manifest.files.is_empty() {
+        manifest.save(&opts.dir)?;
+    }
+    match errors.len() {
+        0 => Ok(manifest),
+        1 => Err(errors.remove(0)),
+        _ => Err(SnapshotError::Several(errors)),
+    }
+}
+
+/// Dumps one database; returns its manifest entry and, for the frontend
+/// database, the Sourcegraph version found in it.
+fn dump_one(
+    role: DbRole,
+    cmd: &DumpCommand,
+    opts: &DumpOptions,
+    progress: DumpProgress<'_>,
+) -> Result<(FileEntry, Option<SourcegraphVersion>), SnapshotError> {
+    let started = now_rfc3339();
+    let dest: PathBuf = cmd.output().to_path_buf();
+    let mut part = PartialFile::create(&dest)?;
+    let mut sums = Checksums::default();
+    let mut child = cmd.spawn()?;
+    let scan_opts = ScanOptions {
+        sanitize: Some(opts.preview.clone()),
+        fingerprint: true,
+        lenient: false,
+    };
+    let scanned = {
+        let tee = TeeReader::new(&mut child.stdout, &mut part, &mut sums);
+        scan(tee, None, &scan_opts, &mut |n| progress(role, n))
+    };
+    // pg_dump's own verdict comes first: a failed pg_dump also leaves a
+    // truncated script, and its stderr says why.
+    let report = match scanned {
+        Ok(r) => {
+            child.finish()?;
+            r
+        }
+        Err(e) => {
+            child.kill();
+            child.finish()?;
+            return Err(match e {
+                dumpscript::ScanError::Lex(dumpscript::LexError::Io(source)) => SnapshotError::Io { path: part.temp().to_path_buf(), source },
+                e => SnapshotError::scan(&dest, e),
+            });
+        }
+    };
+    part.commit()?;
+    let (size, sha256, crc32c) = sums.finish();
+    let t = opts.targets.get(role);
+    Ok((FileEntry {
+        role: role.yaml_key().to_string(),
+        name: role.file_name().to_string(),
+        size,
+        sha256,
+        crc32c,
+        lines: report.lines,
+        statements: report.statements,
+        source: SourceInfo {
+            mode: Some(opts.mode.as_str().to_string()),
+            target: Some(t.target.clone()).filter(|s| !s.is_empty()),
+            port: t.port,
+            dbname: Some(t.dbname.clone()),
+            username: Some(t.username.clone()),
+            server_version: report.dumped_from.clone(),
+            pg_dump_version: report.dumped_by.clone(),
+        },
+        started_at: Some(started),
+        finished_at: Some(now_rfc3339()),
+        tables: report.tables,
+        sanitizer: Some(SanitizerReport {
+            profile: opts.preview.profile.name().to_string(),
+            target_major: opts.preview.target_major,
+            changes: report.changes,
+        }),
+    }, report.sourcegraph))
+}

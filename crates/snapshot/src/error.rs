@@ -1,0 +1,72 @@
+//! Errors of snapshot operations; each names the file, database or table.
+
+use std::path::PathBuf;
+
+/// An error from this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A dump file is not a usable pg_dump script.
+    #[error("{}: {error}", path.display())]
+    Scan {
+        /// The file (or the dump being written).
+        path: PathBuf,
+        /// The line, when known.
+        line: Option<u64>,
+        /// Why (its message names the line).
+        error: dumpscript::ScanError,
+    },
+    /// pg_dump or psql failed.
+    #[error(transparent)]
+    Dump(#[from] pgdump::DumpError),
+    /// The targets could not be used.
+    #[error(transparent)]
+    Targets(#[from] pgdump::TargetsError),
+    /// A database operation failed.
+    #[error(transparent)]
+    Pg(#[from] pgload::PgError),
+    /// The manifest is unreadable.
+    #[error("{}: {message}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Output and input are the same file.
+    #[error("{}: refusing to overwrite the input; write the sanitized dump to a new file", path.display())]
+    SameFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A table named in the manifest is missing from the database.
+    #[error("table {table} is not in database {db}")]
+    MissingTable {
+        /// Database.
+        db: String,
+        /// Table.
+        table: String,
+    },
+    /// Several dumps failed; each error is listed.
+    #[error("{} of the dumps failed:\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<SnapshotError>),
+}
+
+impl SnapshotError {
+    pub(crate) fn scan(path: impl Into<PathBuf>, source: dumpscript::ScanError) -> SnapshotError {
+        SnapshotError::Scan {
+            path: path.into(),
+            line: source.line(),
+            error: source,
+        }
+    }
+}

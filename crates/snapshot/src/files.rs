@@ -1,0 +1,79 @@
+//! Scanning and sanitizing dump files on disk.
+
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::Path;
+
+use dumpscript::{scan, ScanOptions, ScanReport};
+
+use crate::error::SnapshotError;
+use crate::fsutil::PartialFile;
+
+/// Scans a dump file (check, optionally fingerprint and sanitize-preview).
+///
+/// # Errors
+/// The file cannot be read or is not a complete pg_dump script; the error
+/// names the file and line.
+pub fn scan_file(path: &Path, opts: &ScanOptions, progress: &mut dyn FnMut(u64)) -> Result<ScanReport, SnapshotError> {
+    let f = File::open(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+    scan(BufReader::with_capacity(1 << 20, f), None, opts, progress).map_err(|e| SnapshotError::scan(path, e))
+}
+
+/// Where sanitized output goes.
+pub enum Output<'a> {
+    /// A new file, written under a temporary name and renamed when complete.
+    File(&'a Path),
+    /// A stream (e.g. stdout).
+    Stream(&'a mut dyn Write),
+}
+
+/// Sanitizes `input` (a file, or stdin when `None`) into `output`.
+///
+/// # Errors
+/// The input is not a complete pg_dump script, a statement is rejected by
+/// the profile, the output is the input, or I/O fails. A file output is then
+/// left absent, never half-written.
+pub fn sanitize(
+    input: Option<&Path>,
+    output: Output<'_>,
+    opts: &ScanOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ScanReport, SnapshotError> {
+    let in_name = input.map_or_else(|| Path::new("<stdin>").to_path_buf(), Path::to_path_buf);
+    if let (Some(i), Output::File(o)) = (input, &output) {
+        let same = match (i.canonicalize(), o.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => i == *o,
+        };
+        if same {
+            return Err(SnapshotError::SameFile { path: o.to_path_buf() });
+        }
+    }
+    let reader: Box<dyn std::io::Read> = match input {
+        Some(p) => Box::new(BufReader::with_capacity(
+            1 << 20,
+            File::open(p).map_err(|source| SnapshotError::Io { path: p.to_path_buf(), source })?,
+        )),
+        None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
+    };
+    match output {
+        Output::File(path) => {
+            let mut part = PartialFile::create(path)?;
+            let report = scan(reader, Some(&mut part), opts, progress).map_err(|e| match e {
+                dumpscript::ScanError::Write(source) => SnapshotError::Io { path: path.to_path_buf(), source },
+                e => SnapshotError::scan(&in_name, e),
+            })?;
+            part.commit()?;
+            Ok(report)
+        }
+        Output::Stream(w) => {
+            let mut buf = std::io::BufWriter::with_capacity(1 << 20, w);
+            let report = scan(reader, Some(&mut buf), opts, progress).map_err(|e| match e {
+                dumpscript::ScanError::Write(source) => SnapshotError::Io { path: "<stdout>".into(), source },
+                e => SnapshotError::scan(&in_name, e),
+            })?;
+            buf.flush().map_err(|source| SnapshotError::Io { path: "<stdout>".into(), source })?;
+            Ok(report)
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The snapshot folder and what fills it: dumping the three Sourcegraph
+//! databases through the dump-script engine into `DIR/<role>.sql` with a
+//! `manifest.json` (sizes, checksums, table fingerprints, sanitizer preview),
+//! sanitizing dump files into new files, and fingerprinting a live database
+//! so it can be compared with a manifest.
+//!
+//! This crate sits above `dumpscript` (the engine), `pgdump` (pg_dump and
+//! psql processes) and `pgload` (Postgres connections), which never import
+//! each other.
+#![deny(missing_docs)]
+
+mod dbfingerprint;
+mod dump;
+mod error;
+mod files;
+pub mod fsutil;
+pub mod manifest;
+
+pub use dbfingerprint::{diff_tables, fingerprint_database, TableDiff};
+pub use dump::{dump_databases, DumpOptions, DumpProgress};
+pub use error::SnapshotError;
+pub use files::{sanitize, scan_file, Output};
+pub use manifest::{FileEntry, Manifest, SanitizerReport, SourceInfo, MANIFEST_FILE};

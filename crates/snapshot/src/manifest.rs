@@ -1,0 +1,216 @@
+//! `manifest.json`: what a snapshot holds, written next to the dumps.
+//!
+//! # Schema (version 1)
+//!
+//! ```text
+//! {
+//!   "manifest_version": 1,
+//!   "tool": {"name": "src-snapshot", "version": "0.1.0"},
+//!   "created_at": RFC 3339, "updated_at": RFC 3339,
+//!   "fingerprint_version": 1,            // see dumpscript::fingerprint
+//!   "sourcegraph": {"version": "5.1.0", "first_version": "3.20.0"} | null,
+//!   "files": [{
+//!     "role": "pgsql" | "codeintel" | "codeinsights",
+//!     "name": "pgsql.sql",
+//!     "size": bytes, "sha256": hex, "crc32c": base64 of the big-endian CRC32C (as GCS writes it),
+//!     "lines": n, "statements": n,
+//!     "source": {"mode": "pg_dump|docker|kubectl", "target": host|container|pod, "port": n|null,
+//!                "dbname": .., "username": .., "server_version": "12.22", "pg_dump_version": "16.14"},
+//!     "started_at": .., "finished_at": ..,
+//!     "tables": [{"table": "public.repo", "columns": [..], "types": [..], "rows": n,
+//!                 "hash": 32 hex, "bytes": n, "line": n}],
+//!     "sanitizer": {"profile": "cloudsql", "target_major": 16, "changes": [{"line", "action", "rule", "statement", "reason"}]}
+//!   }]
+//! }
+//! ```
+//! No password or token is ever written to a manifest. Readers must accept
+//! unknown fields (later versions add some); `manifest_version` changes only
+//! when a field changes meaning.
+
+use std::path::Path;
+
+use dumpscript::{Change, SourcegraphVersion, TableData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SnapshotError;
+use crate::fsutil::write_atomic;
+
+/// The manifest file name inside a snapshot folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Current schema version.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The tool that wrote a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// Always `src-snapshot`.
+    pub name: String,
+    /// The tool's version.
+    pub version: String,
+}
+
+/// A snapshot's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Schema version ([`MANIFEST_VERSION`]).
+    pub manifest_version: u32,
+    /// Who wrote it.
+    pub tool: ToolInfo,
+    /// When the snapshot was started.
+    pub created_at: String,
+    /// When the manifest was last written.
+    pub updated_at: String,
+    /// Version of the table fingerprint definition.
+    pub fingerprint_version: u32,
+    /// Sourcegraph version from the frontend dump's `versions` table.
+    pub sourcegraph: Option<SourcegraphVersion>,
+    /// The dump files.
+    pub files: Vec<FileEntry>,
+}
+
+/// Where a dump came from (no secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// pg_dump, docker or kubectl.
+    pub mode: Option<String>,
+    /// Host, container or pod.
+    pub target: Option<String>,
+    /// Port, when given.
+    pub port: Option<u16>,
+    /// Database name.
+    pub dbname: Option<String>,
+    /// User name.
+    pub username: Option<String>,
+    /// `-- Dumped from database version …`
+    pub server_version: Option<String>,
+    /// `-- Dumped by pg_dump version …`
+    pub pg_dump_version: Option<String>,
+}
+
+/// What the cloudsql sanitizer would change in a file (or changed in an object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SanitizerReport {
+    /// Profile name.
+    pub profile: String,
+    /// Target major version it was computed for.
+    pub target_major: u32,
+    /// Every change.
+    pub changes: Vec<Change>,
+}
+
+/// One dump file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// pgsql, codeintel or codeinsights.
+    pub role: String,
+    /// File name inside the snapshot folder.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// CRC32C, base64 of its 4 big-endian bytes (GCS's form).
+    pub crc32c: String,
+    /// Lines.
+    pub lines: u64,
+    /// SQL statements.
+    pub statements: u64,
+    /// Where it came from.
+    pub source: SourceInfo,
+    /// When dumping started.
+    pub started_at: Option<String>,
+    /// When dumping finished.
+    pub finished_at: Option<String>,
+    /// Tables with their fingerprints, in dump order.
+    pub tables: Vec<TableData>,
+    /// What the cloudsql sanitizer changes in this file.
+    pub sanitizer: Option<SanitizerReport>,
+}
+
+impl Manifest {
+    /// An empty manifest stamped now.
+    pub fn new() -> Manifest {
+        let now = now_rfc3339();
+        Manifest {
+            manifest_version: MANIFEST_VERSION,
+            tool: ToolInfo {
+                name: "src-snapshot".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            created_at: now.clone(),
+            updated_at: now,
+            fingerprint_version: dumpscript::FINGERPRINT_VERSION,
+            sourcegraph: None,
+            files: Vec::new(),
+        }
+    }
+
+    /// Reads `dir/manifest.json`.
+    ///
+    /// # Errors
+    /// The file is missing, unreadable, not JSON, or of a newer schema.
+    pub fn load(dir: &Path) -> Result<Manifest, SnapshotError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read(&path).map_err(|source| SnapshotError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let m: Manifest = serde_json::from_slice(&text).map_err(|e| SnapshotError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if m.manifest_version > MANIFEST_VERSION {
+            return Err(SnapshotError::Manifest {
+                path,
+                message: format!(
+                    "manifest version {} is newer than this tool understands ({MANIFEST_VERSION}); upgrade src-snapshot",
+                    m.manifest_version
+                ),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Writes `dir/manifest.json` atomically (temporary file, then rename).
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn save(&mut self, dir: &Path) -> Result<(), SnapshotError> {
+        self.updated_at = now_rfc3339();
+        let mut text = serde_json::to_vec_pretty(self).map_err(|e| SnapshotError::Manifest {
+            path: dir.join(MANIFEST_FILE),
+            message: e.to_string(),
+        })?;
+        text.push(b'\n');
+        write_atomic(&dir.join(MANIFEST_FILE), &text)
+    }
+
+    /// The entry for a role, if present.
+    pub fn file(&self, role: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.role == role)
+    }
+
+    /// Replaces (or adds) the entry of `entry.role`, keeping role order.
+    pub fn put_file(&mut self, entry: FileEntry) {
+        self.files.retain(|f| f.role != entry.role);
+        self.files.push(entry);
+        let order = |r: &str| match r {
+            "pgsql" => 0,
+            "codeintel" => 1,
+            "codeinsights" => 2,
+            _ => 3,
+        };
+        self.files.sort_by_key(|f| order(&f.role));
+    }
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest::new()
+    }
+}
+
+/// The current time in RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
