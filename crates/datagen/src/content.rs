@@ -109,12 +109,6 @@ pub(crate) const LANGS: &[&str] = &[
     "Scala", "Shell", "C#", "PHP", "Swift", "Haskell", "Elixir", "Starlark",
 ];
 
-/// File extensions matching `LANGS` loosely.
-pub(crate) const EXTS: &[&str] = &[
-    "go", "ts", "tsx", "js", "py", "java", "rs", "cc", "h", "rb", "kt", "scala", "sh", "cs",
-    "php", "swift", "hs", "ex", "bzl", "md", "json", "yaml",
-];
-
 /// Appends `n` prose words separated by spaces.
 pub(crate) fn sentence(rng: &mut Rng, out: &mut String, n: u64) {
     for i in 0..n {

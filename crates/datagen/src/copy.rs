@@ -4,6 +4,7 @@
 //! backslash, newline, carriage return, tab, backspace, form feed and vertical tab become
 //! two-character backslash escapes; `\N` is NULL.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::TableStats;
@@ -470,6 +471,28 @@ impl<'w> Script<'w> {
         self.out.flush()?;
         Ok((self.tables, self.flushed))
     }
+}
+
+/// The script header shared by the three databases.
+pub(crate) fn header(db: &str, seed: u64, target: u64) -> String {
+    format!(
+        "--\n-- Synthetic Sourcegraph {db} data written by sg-datagen (seed {seed}, target {target} bytes).\n\
+         -- Load after the squashed schema: psql -X -v ON_ERROR_STOP=1 -f FILE\n--\n\n\
+         SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\n\
+         SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\
+         SET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n\
+         BEGIN;\n\n"
+    )
+}
+
+/// `SELECT setval(...)` for a sequence whose last used value is `last`.
+pub(crate) fn setval(out: &mut String, seq: &str, last: i64) {
+    let _ = writeln!(
+        out,
+        "SELECT pg_catalog.setval('\"public\".\"{seq}\"', {}, {});",
+        last.max(1),
+        last >= 1
+    );
 }
 
 /// A tiny JSON writer into a `String`, for jsonb values and JSON-in-text settings.

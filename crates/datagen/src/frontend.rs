@@ -12,7 +12,9 @@ use crate::content::{
     self, commit_sha, hex_string, repo_info, sentence, stream, tricky, tricky_first, username,
     Host, RepoInfo, FIRST_NAMES, LANGS, LAST_NAMES, UNICODE_DISPLAY, WORDS,
 };
-use crate::copy::{array_literal, measure, micros, push_rfc3339, Json, Row, Script, DAY, HOUR};
+use crate::copy::{
+    array_literal, header, measure, micros, push_rfc3339, setval, Json, Row, Script, DAY, HOUR,
+};
 use crate::rng::Rng;
 
 /// The instant that trigger-filled timestamps are pinned to.
@@ -143,28 +145,6 @@ pub(crate) fn generate(s: &mut Script<'_>, target: u64, seed: u64) -> io::Result
     g.lsif_uploads(s)?;
     let trailer = g.trailer();
     s.sql(&trailer)
-}
-
-/// The script header shared by the three databases.
-pub(crate) fn header(db: &str, seed: u64, target: u64) -> String {
-    format!(
-        "--\n-- Synthetic Sourcegraph {db} data written by sg-datagen (seed {seed}, target {target} bytes).\n\
-         -- Load after the squashed schema: psql -X -v ON_ERROR_STOP=1 -f FILE\n--\n\n\
-         SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\n\
-         SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\
-         SET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n\
-         BEGIN;\n\n"
-    )
-}
-
-/// `SELECT setval(...)` for a sequence whose last used value is `last`.
-pub(crate) fn setval(out: &mut String, seq: &str, last: i64) {
-    let _ = writeln!(
-        out,
-        "SELECT pg_catalog.setval('\"public\".\"{seq}\"', {}, {});",
-        last.max(1),
-        last >= 1
-    );
 }
 
 /// How many uploads repository `id` has (a pure function, so it can be re-derived).

@@ -47,11 +47,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         let mut file = File::create(&args.out)
             .with_context(|| format!("creating {}", args.out.display()))?;
-        let stats =
-            generate(&opts, &mut file).with_context(|| format!("writing {}", args.out.display()))?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", args.out.display()))?;
-        stats
+        generate(&opts, &mut file).with_context(|| format!("writing {}", args.out.display()))?
     };
     let secs = started.elapsed().as_secs_f64();
     if !args.quiet {

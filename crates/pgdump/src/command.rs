@@ -558,8 +558,9 @@ pub struct RestoreCommand {
 /// Build the restore command of each database (src-cli's `snapshot
 /// restore`), reading `dir/pgsql.sql` etc.
 ///
-/// In pg_dump mode psql reads the file itself (`--file=`); in docker and
-/// kubectl modes the file is local, so it is sent on stdin.
+/// In pg_dump mode psql reads the file itself (`--file=PATH`); in docker
+/// and kubectl modes the file is local, so it is sent on stdin
+/// (`--file=-`).
 ///
 /// # Errors
 /// As [`dump_commands`].
@@ -574,21 +575,13 @@ pub fn restore_commands(
         .into_iter()
         .map(|role| {
             let input = dir.join(role.file_name());
-            let file_arg;
-            let mut flags: Vec<&str> = PSQL_FLAGS.to_vec();
-            if mode == Mode::PgDump {
-                file_arg = format!("--file={}", check_path(&input)?);
-                flags.push(&file_arg);
-            }
-            let mut inv = Invocation::build(role, mode, targets.get(role), psql, &flags)?;
-            if mode == Mode::PgDump {
-                // Keep `--file=` last, after user, database and host.
-                let pos = inv.args.iter().position(|a| a.starts_with("--file="));
-                if let Some(pos) = pos {
-                    let f = inv.args.remove(pos);
-                    inv.args.push(f);
-                }
-            }
+            let mut inv = Invocation::build(role, mode, targets.get(role), psql, &PSQL_FLAGS)?;
+            // `--file=-` rather than plain stdin: psql then reports errors
+            // as `psql:<stdin>:LINE:`, so a failure names its line.
+            inv.args.push(match mode {
+                Mode::PgDump => format!("--file={}", check_path(&input)?),
+                Mode::Docker | Mode::Kubectl => "--file=-".to_string(),
+            });
             Ok((role, RestoreCommand { inv, input }))
         })
         .collect()
@@ -901,7 +894,7 @@ mod tests {
         .expect("build");
         assert_eq!(
             cmds[1].1.display(),
-            "PGPASSWORD=\"$CODEINTEL_PASSWORD\" docker exec -i -e PGPASSWORD codeintel-db psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --single-transaction --username=sg --dbname=sg < src-snapshot/codeintel.sql > /dev/null"
+            "PGPASSWORD=\"$CODEINTEL_PASSWORD\" docker exec -i -e PGPASSWORD codeintel-db psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --single-transaction --username=sg --dbname=sg --file=- < src-snapshot/codeintel.sql > /dev/null"
         );
         let mut cmds = restore_commands(
             Mode::Kubectl,
@@ -913,7 +906,7 @@ mod tests {
         cmds[2].1.without_single_transaction();
         assert_eq!(
             cmds[2].1.display(),
-            "{ printf '%s\\n' \"$CODEINSIGHTS_PASSWORD\"; cat src-snapshot/codeinsights.sql; } | kubectl exec -i statefulset/codeinsights-db -- sh -c 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec \"$@\"' sh psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --username=postgres --dbname=postgres > /dev/null"
+            "{ printf '%s\\n' \"$CODEINSIGHTS_PASSWORD\"; cat src-snapshot/codeinsights.sql; } | kubectl exec -i statefulset/codeinsights-db -- sh -c 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec \"$@\"' sh psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --username=postgres --dbname=postgres --file=- > /dev/null"
         );
     }
 

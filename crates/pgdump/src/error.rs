@@ -83,6 +83,19 @@ pub enum DumpError {
         /// The server's message.
         detail: String,
     },
+    /// The user may not read part of the database (pg_dump needs to read
+    /// every table and sequence it dumps).
+    #[error("{role}: user {user:?} may not read everything in database {dbname:?}: {detail}")]
+    PermissionDenied {
+        /// The database.
+        role: DbRole,
+        /// The user.
+        user: String,
+        /// The database name.
+        dbname: String,
+        /// The server's message.
+        detail: String,
+    },
     /// The server could not be reached.
     #[error("{role}: cannot connect to {}: {detail}", fmt_host(host, *port))]
     ConnectionFailed {
@@ -325,6 +338,19 @@ impl Context {
                 };
             }
         }
+        if !self.tool.contains("psql") {
+            if let Some(line) = stderr
+                .lines()
+                .find(|l| l.starts_with("pg_dump:") && l.contains("ERROR:  permission denied"))
+            {
+                return DumpError::PermissionDenied {
+                    role,
+                    user: self.username.clone(),
+                    dbname: self.dbname.clone(),
+                    detail: strip_prefix(line),
+                };
+            }
+        }
         if let Some(e) = self.container_error(status, stderr) {
             return e;
         }
@@ -368,6 +394,16 @@ impl Context {
                 line,
                 message,
             };
+        }
+        // psql reading plain stdin reports errors without a location.
+        if self.tool.contains("psql") {
+            if let Some(l) = stderr.lines().find(|l| l.starts_with("ERROR:")) {
+                return DumpError::StatementFailed {
+                    role,
+                    line: None,
+                    message: l["ERROR:".len()..].trim().to_string(),
+                };
+            }
         }
         DumpError::Failed {
             role,
@@ -485,7 +521,13 @@ fn server_message(line: &str) -> String {
 /// `pg_dump: error: x` → `x`.
 fn strip_prefix(line: &str) -> String {
     let mut l = line.trim();
-    for p in ["pg_dump: error: ", "pg_dump: ", "psql: error: ", "psql: "] {
+    for p in [
+        "pg_dump: error: query failed: ",
+        "pg_dump: error: ",
+        "pg_dump: ",
+        "psql: error: ",
+        "psql: ",
+    ] {
         if let Some(r) = l.strip_prefix(p) {
             l = r;
             break;
@@ -601,10 +643,17 @@ mod tests {
         ));
     }
 
+    fn psql_ctx(mode: Mode) -> Context {
+        Context {
+            tool: "psql".into(),
+            ..ctx(mode)
+        }
+    }
+
     #[test]
     fn psql_errors() {
         let s = "psql:src-snapshot/pgsql.sql:42: ERROR:  permission denied to create extension \"pg_stat_statements\"\nHINT:  Must be superuser to create this extension.\n";
-        match ctx(Mode::PgDump).classify(ExitInfo::Code(3), s) {
+        match psql_ctx(Mode::PgDump).classify(ExitInfo::Code(3), s) {
             DumpError::StatementFailed { line, message, .. } => {
                 assert_eq!(line, Some(42));
                 assert_eq!(
@@ -616,9 +665,21 @@ mod tests {
         }
         let s = "psql:<stdin>:5: error: invalid command \\restrict\n";
         assert!(matches!(
-            ctx(Mode::Docker).classify(ExitInfo::Code(3), s),
+            psql_ctx(Mode::Docker).classify(ExitInfo::Code(3), s),
             DumpError::PsqlTooOld { line: Some(5), .. }
         ));
+        let s = "ERROR:  relation \"x\" does not exist\n";
+        assert!(matches!(
+            psql_ctx(Mode::Docker).classify(ExitInfo::Code(3), s),
+            DumpError::StatementFailed { line: None, .. }
+        ));
+        let s = "pg_dump: error: query failed: ERROR:  permission denied for table t\npg_dump: detail: Query was: LOCK TABLE public.t IN ACCESS SHARE MODE\n";
+        match ctx(Mode::PgDump).classify(ExitInfo::Code(1), s) {
+            DumpError::PermissionDenied { detail, .. } => {
+                assert_eq!(detail, "ERROR:  permission denied for table t")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

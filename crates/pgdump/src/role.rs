@@ -170,7 +170,9 @@ mod tests {
         assert_eq!("pg_dump".parse::<Mode>(), Ok(Mode::PgDump));
         assert_eq!("docker".parse::<Mode>(), Ok(Mode::Docker));
         assert_eq!("kubectl".parse::<Mode>(), Ok(Mode::Kubectl));
-        let err = "k8s".parse::<Mode>().unwrap_err();
+        let err = "k8s"
+            .parse::<Mode>()
+            .expect_err("k8s is a preset, not a mode");
         assert!(err
             .to_string()
             .contains("expected pg_dump, docker or kubectl"));

@@ -473,11 +473,16 @@ fn parse_error(path: &Path, e: &serde_yaml_ng::Error) -> TargetsError {
             message = stripped.to_string();
         }
     }
-    let hint = if message.contains("unknown field") {
-        "the top-level keys are pgsql (or primary), codeintel and codeinsights; each takes target, dbname, username, password (optional) and port (optional)".to_string()
+    let hint = if message.starts_with("unknown field") {
+        "the top-level keys are pgsql (or primary), codeintel and codeinsights".to_string()
+    } else if message.contains("unknown field") {
+        "each database takes target, dbname, username, password (optional) and port (optional)"
+            .to_string()
     } else if let Some(field) = between(&message, "missing field `", "`") {
         if ["pgsql", "codeintel", "codeinsights"].contains(&field) {
             format!("add a `{field}:` section with target, dbname and username")
+        } else if field == "target" {
+            "add `target: …`: the host or socket folder for pg_dump (e.g. localhost or /var/run/postgresql), the container for docker, the pod or statefulset/NAME for kubectl".to_string()
         } else {
             format!("add `{field}: …` to this section")
         }
@@ -779,9 +784,13 @@ codeinsights:
         );
         assert!(hint.contains("target, dbname, username"), "{hint}");
 
-        let (line, _, message, _) = parse_err(&format!("{GOOD}frontend:\n  target: x\n"));
+        let (line, _, message, hint) = parse_err(&format!("{GOOD}frontend:\n  target: x\n"));
         assert_eq!(line, Some(16));
-        assert!(message.contains("unknown field `frontend`"), "{message}");
+        assert!(message.starts_with("unknown field `frontend`"), "{message}");
+        assert!(
+            hint.contains("pgsql (or primary), codeintel and codeinsights"),
+            "{hint}"
+        );
     }
 
     #[test]

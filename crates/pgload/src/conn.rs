@@ -90,6 +90,14 @@ impl ConnSpec {
         pgpass_lookup(&text, &self.host, self.port, db, &self.user)
     }
 
+    /// Uses this password instead of `PGPASSWORD` or pgpass (for callers
+    /// that got it from a file or a prompt, never from argv).
+    #[must_use]
+    pub fn with_password(mut self, password: impl Into<String>) -> ConnSpec {
+        self.password = Some(password.into());
+        self
+    }
+
     /// The host.
     pub fn host(&self) -> &str {
         &self.host

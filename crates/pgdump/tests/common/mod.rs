@@ -7,6 +7,24 @@ use std::path::Path;
 use pgdump::{DumpCommand, DumpError, Password, Target, Targets, TargetsSource};
 use testkit::{CloudSqlDb, PgServer};
 
+/// The shared server of `major`, with the `cloudsqlsuperuser` role created
+/// once up front: testkit's `create_cloudsql_database` creates it on first
+/// use with a check-then-create that races when tests run in parallel.
+pub fn server(major: u32) -> &'static PgServer {
+    static READY: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+    let server = PgServer::shared(major);
+    let mut ready = READY.lock().unwrap_or_else(|p| p.into_inner());
+    if !ready.contains(&major) {
+        server.psql(
+            "postgres",
+            "DO $$ BEGIN CREATE ROLE cloudsqlsuperuser NOLOGIN CREATEDB CREATEROLE; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;",
+        );
+        ready.push(major);
+    }
+    server
+}
+
 /// A Cloud-SQL-like database with one small table (and optionally ~3 MB more,
 /// so pg_dump blocks on a full stdout pipe until the test reads).
 pub fn seeded_db(server: &PgServer, prefix: &str, big: bool) -> CloudSqlDb {
@@ -76,7 +94,10 @@ pub fn dump(cmd: &DumpCommand) -> (Vec<u8>, Result<(), DumpError>) {
         Err(e) => return (Vec::new(), Err(e)),
     };
     let mut out = Vec::new();
-    running.stdout.read_to_end(&mut out).expect("read pg_dump stdout");
+    running
+        .stdout
+        .read_to_end(&mut out)
+        .expect("read pg_dump stdout");
     (out, running.finish())
 }
 
@@ -92,19 +113,39 @@ pub fn without_restrict(dump: &[u8]) -> String {
 /// Assert a dump is complete and holds the seeded table.
 pub fn assert_complete_dump(dump: &[u8], what: &str) {
     let text = String::from_utf8_lossy(dump);
-    assert!(text.contains("PostgreSQL database dump complete"), "{what}: incomplete dump:\n{text}");
-    assert!(text.contains("CREATE TABLE \"public\".\"repo\""), "{what}: no quoted CREATE TABLE (--quote-all-identifiers?)");
-    assert!(text.contains("DROP TABLE IF EXISTS \"public\".\"repo\""), "{what}: no --clean --if-exists DROP");
-    assert!(text.contains("github.com/sourcegraph/sourcegraph"), "{what}: data missing");
+    assert!(
+        text.contains("PostgreSQL database dump complete"),
+        "{what}: incomplete dump:\n{text}"
+    );
+    assert!(
+        text.contains("CREATE TABLE \"public\".\"repo\""),
+        "{what}: no quoted CREATE TABLE (--quote-all-identifiers?)"
+    );
+    assert!(
+        text.contains("DROP TABLE IF EXISTS \"public\".\"repo\""),
+        "{what}: no --clean --if-exists DROP"
+    );
+    assert!(
+        text.contains("github.com/sourcegraph/sourcegraph"),
+        "{what}: data missing"
+    );
     assert!(!text.contains("OWNER TO"), "{what}: --no-owner not applied");
 }
 
 /// Every process whose command line contains `needle` (pid, cmdline).
 pub fn processes_with_in_cmdline(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return found };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {
             let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
             if text.contains(needle) {
@@ -136,7 +177,10 @@ pub fn wait_for_pg_dump(pid: u32) -> Vec<String> {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    panic!("process {pid} never became pg_dump: {:?}", proc_fields(pid, "cmdline"));
+    panic!(
+        "process {pid} never became pg_dump: {:?}",
+        proc_fields(pid, "cmdline")
+    );
 }
 
 /// A PATH of the given folders, then /usr/bin and /bin.
