@@ -43,6 +43,9 @@ fn scan_hint(e: &dumpscript::ScanError) -> Option<String> {
     Some(match e {
         E::CustomFormat => "dump with pg_dump --format=plain (src-snapshot databases prints the right command)".into(),
         E::NotAPgDump { .. } => "pass a plain-format dump written by pg_dump (src-snapshot databases makes one)".into(),
+        E::Lex(dumpscript::LexError::InvalidUtf8 { .. }) => {
+            "dump with pg_dump --encoding=UTF8: the target databases are UTF-8".into()
+        }
         E::Rejected { .. } => "this statement cannot be loaded safely; remove it from a copy of the dump or re-dump with pg_dump".into(),
         e if e.is_truncation() => {
             "the file is incomplete (pg_dump stopped, the disk filled or a copy was cut); dump again with src-snapshot databases --run".into()

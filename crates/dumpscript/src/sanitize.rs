@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tokens::{tokenize_limit, Token};
+use crate::tokens::{tokenize, Token};
 
 /// A sanitizer profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,12 +155,19 @@ pub fn decide_meta(opts: &SanitizeOptions, command: &[u8]) -> Decision {
 
 /// Decides on one SQL statement.
 pub fn decide_statement(opts: &SanitizeOptions, text: &[u8]) -> Decision {
+    match tokenize(text) {
+        Ok(t) => decide_tokens(opts, &t),
+        Err(_) => Decision::Reject {
+            reason: "a name in this statement is not valid UTF-8".into(),
+        },
+    }
+}
+
+/// Decides on one SQL statement given as tokens.
+pub fn decide_tokens(opts: &SanitizeOptions, t: &[Token]) -> Decision {
     if opts.profile == Profile::None {
         return Decision::Keep;
     }
-    let Ok(t) = tokenize_limit(text, 16) else {
-        return Decision::Keep;
-    };
     let kw = |i: usize, k: &str| t.get(i).is_some_and(|tok| tok.is_kw(k));
     let ident = |i: usize| t.get(i).and_then(Token::ident).unwrap_or_default();
 
@@ -234,7 +241,7 @@ pub fn decide_statement(opts: &SanitizeOptions, text: &[u8]) -> Decision {
     if kw(0, "ALTER") && kw(1, "DEFAULT") && kw(2, "PRIVILEGES") {
         return remove("acl", "default privileges name roles that do not exist on the target");
     }
-    if kw(0, "ALTER") && owner_to(text) {
+    if kw(0, "ALTER") && t.windows(2).any(|w| w[0].is_kw("OWNER") && w[1].is_kw("TO")) {
         return remove("owner", "ownership changes need the target role and superuser or membership");
     }
 
@@ -275,12 +282,6 @@ pub fn decide_statement(opts: &SanitizeOptions, text: &[u8]) -> Decision {
         };
     }
     Decision::Keep
-}
-
-/// True when an ALTER statement ends with `OWNER TO role`.
-fn owner_to(text: &[u8]) -> bool {
-    let Ok(t) = crate::tokens::tokenize(text) else { return false };
-    t.windows(2).any(|w| w[0].is_kw("OWNER") && w[1].is_kw("TO"))
 }
 
 /// One change the sanitizer made.

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::ScanError;
 use crate::fingerprint::{ColumnKind, TableHasher};
 use crate::lexer::{Item, Lexer};
-use crate::sanitize::{decide_meta, decide_statement, preview, write_commented, Change, Decision, SanitizeOptions};
+use crate::error::LexError;
+use crate::sanitize::{decide_meta, decide_tokens, preview, write_commented, Change, Decision, SanitizeOptions};
+use crate::tokens::tokenize;
 use crate::schema::TableColumns;
 
 /// What one pass does besides checking the script.
@@ -220,10 +222,11 @@ pub fn scan(
             Item::Statement(s) => {
                 report.statements += 1;
                 trailer_after_last_statement = false;
+                let toks = tokenize(s.text).map_err(|_| LexError::InvalidUtf8 { line: s.line })?;
                 if opts.fingerprint {
-                    columns.observe(s.text);
+                    columns.observe_tokens(&toks);
                 }
-                match opts.sanitize.as_ref().map(|o| decide_statement(o, s.text)) {
+                match opts.sanitize.as_ref().map(|o| decide_tokens(o, &toks)) {
                     None | Some(Decision::Keep) => out.write(s.text)?,
                     Some(Decision::Remove { rule, reason }) => {
                         record(&mut report, s.line, s.text, rule, reason);

@@ -23,20 +23,27 @@ impl TableColumns {
     /// Records the columns of a `CREATE TABLE` statement; ignores anything else.
     /// Returns false when the statement is not a CREATE TABLE.
     pub fn observe(&mut self, stmt: &[u8]) -> bool {
-        let Ok(toks) = tokenize(stmt) else { return false };
-        let Some(mut i) = create_table_name_at(&toks) else { return false };
-        let Some((name, next)) = qualified_name(&toks, i) else { return false };
+        match tokenize(stmt) {
+            Ok(toks) => self.observe_tokens(&toks),
+            Err(_) => false,
+        }
+    }
+
+    /// [`TableColumns::observe`] for a statement already tokenized.
+    pub fn observe_tokens(&mut self, toks: &[Token]) -> bool {
+        let Some(mut i) = create_table_name_at(toks) else { return false };
+        let Some((name, next)) = qualified_name(toks, i) else { return false };
         i = next;
         let mut cols: Vec<(String, String)> = Vec::new();
         if toks.get(i).is_some_and(|t| t.is_kw("PARTITION")) && toks.get(i + 1).is_some_and(|t| t.is_kw("OF")) {
-            if let Some((parent, _)) = qualified_name(&toks, i + 2) {
+            if let Some((parent, _)) = qualified_name(toks, i + 2) {
                 cols = self.tables.get(&parent).cloned().unwrap_or_default();
             }
             self.tables.insert(name, cols);
             return true;
         }
         if toks.get(i) == Some(&Token::Punct('(')) {
-            let (elements, after) = split_elements(&toks, i + 1);
+            let (elements, after) = split_elements(toks, i + 1);
             for el in elements {
                 if let Some(col) = column_def(el) {
                     cols.push(col);
@@ -48,7 +55,7 @@ impl TableColumns {
         if toks.get(i).is_some_and(|t| t.is_kw("INHERITS")) && toks.get(i + 1) == Some(&Token::Punct('(')) {
             let mut inherited: Vec<(String, String)> = Vec::new();
             let mut j = i + 2;
-            while let Some((parent, next)) = qualified_name(&toks, j) {
+            while let Some((parent, next)) = qualified_name(toks, j) {
                 for c in self.tables.get(&parent).cloned().unwrap_or_default() {
                     if !inherited.iter().any(|(n, _)| *n == c.0) {
                         inherited.push(c);

@@ -237,10 +237,11 @@ impl PgServer {
         let password = random_hex(16);
         self.drop_database(name);
         let sql = format!(
+            // Parallel tests race to create the shared group role: the
+            // loser's duplicate error is expected and ignored.
             "DO $$ BEGIN\n\
-               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cloudsqlsuperuser') THEN\n\
-                 CREATE ROLE cloudsqlsuperuser NOLOGIN CREATEDB CREATEROLE;\n\
-               END IF;\n\
+               CREATE ROLE cloudsqlsuperuser NOLOGIN CREATEDB CREATEROLE;\n\
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;\n\
              END $$;\n\
              DROP ROLE IF EXISTS {u};\n\
              CREATE ROLE {u} LOGIN PASSWORD {p} NOSUPERUSER CREATEDB CREATEROLE IN ROLE cloudsqlsuperuser;\n\

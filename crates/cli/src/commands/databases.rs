@@ -65,6 +65,7 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
         if let Some(h) = display_header(&targets) {
             println!("{h}");
         }
+        println!("mkdir -p {}", pgdump::shell::quote(&cmd.dir.display().to_string()));
         for (role, c) in &commands {
             if only.is_empty() || only.contains(role) {
                 println!("{}", c.display());
