@@ -26,10 +26,8 @@ pub fn error(e: &anyhow::Error) {
 /// A hint for errors whose fix is a flag or step the user controls.
 fn hint(e: &anyhow::Error) -> Option<String> {
     for cause in e.chain() {
-        if let Some(s) = cause.downcast_ref::<snapshot::SnapshotError>() {
-            if let snapshot::SnapshotError::Scan { error, .. } = s {
-                return scan_hint(error);
-            }
+        if let Some(snapshot::SnapshotError::Scan { error, .. }) = cause.downcast_ref::<snapshot::SnapshotError>() {
+            return scan_hint(error);
         }
         if let Some(s) = cause.downcast_ref::<dumpscript::ScanError>() {
             return scan_hint(s);

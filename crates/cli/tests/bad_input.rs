@@ -43,7 +43,7 @@ fn sanitize_refuses_what_is_not_a_complete_dump() {
         ("custom.dump", b"PGDMP\x01\x0e\x00\x04".to_vec(), "custom-format"),
         ("in-copy.sql", dump[..in_copy].to_vec(), "COPY block of public.repo"),
         ("in-dollar.sql", dump[..dollar_at].to_vec(), "dollar-quoted"),
-        ("no-trailer.sql", text[..text.find("-- PostgreSQL database dump complete").expect("trailer")].as_bytes().to_vec(), "truncated"),
+        ("no-trailer.sql", text.as_bytes()[..text.find("-- PostgreSQL database dump complete").expect("trailer")].to_vec(), "truncated"),
         (
             "bad-utf8.sql",
             [&dump[..copy_at], b"CREATE TABLE \"x\xff\" (a int);\n", &dump[copy_at..]].concat(),

@@ -16,7 +16,8 @@ use crate::fsutil::PartialFile;
 /// names the file and line.
 pub fn scan_file(path: &Path, opts: &ScanOptions, progress: &mut dyn FnMut(u64)) -> Result<ScanReport, SnapshotError> {
     let f = File::open(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
-    scan(BufReader::with_capacity(1 << 20, f), None, opts, progress).map_err(|e| SnapshotError::scan(path, e))
+    // The lexer reads in large chunks itself; a BufReader would only add a copy.
+    scan(f, None, opts, progress).map_err(|e| SnapshotError::scan(path, e))
 }
 
 /// Where sanitized output goes.
@@ -50,10 +51,7 @@ pub fn sanitize(
         }
     }
     let reader: Box<dyn std::io::Read> = match input {
-        Some(p) => Box::new(BufReader::with_capacity(
-            1 << 20,
-            File::open(p).map_err(|source| SnapshotError::Io { path: p.to_path_buf(), source })?,
-        )),
+        Some(p) => Box::new(File::open(p).map_err(|source| SnapshotError::Io { path: p.to_path_buf(), source })?),
         None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
     };
     match output {
@@ -67,7 +65,8 @@ pub fn sanitize(
             Ok(report)
         }
         Output::Stream(w) => {
-            let mut buf = std::io::BufWriter::with_capacity(1 << 20, w);
+            // Smaller than the lexer's chunks, so COPY data bypasses the copy.
+            let mut buf = std::io::BufWriter::with_capacity(64 << 10, w);
             let report = scan(reader, Some(&mut buf), opts, progress).map_err(|e| match e {
                 dumpscript::ScanError::Write(source) => SnapshotError::Io { path: "<stdout>".into(), source },
                 e => SnapshotError::scan(&in_name, e),
