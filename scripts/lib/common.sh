@@ -37,3 +37,53 @@ ensure_cargo() {
   fi
   command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup (https://rustup.rs) and re-run"
 }
+
+# as_pg_user CMD...: run CMD as the server account (initdb refuses root).
+as_pg_user() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u "$SRC_SNAPSHOT_PG_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# pg_cluster_start MAJOR DATADIR PORT: initdb (once) and start a server on
+# 127.0.0.1:PORT, superuser postgres trusted locally, others by password.
+pg_cluster_start() {
+  local major=$1 data=$2 port=$3 bin
+  bin=$("$PROJECT_ROOT/scripts/install-postgres" "$major")
+  mkdir -p "$(dirname "$data")"
+  if [ "$(id -u)" = 0 ]; then chown "$SRC_SNAPSHOT_PG_USER" "$(dirname "$data")"; fi
+  if [ ! -s "$data/PG_VERSION" ]; then
+    log "initdb PostgreSQL $major in $data"
+    as_pg_user "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$data'
+password_encryption = 'scram-sha-256'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+    cat > "$data/pg_hba.conf" <<HBA
+local all postgres trust
+host  all postgres 127.0.0.1/32 trust
+host  all all      127.0.0.1/32 scram-sha-256
+HBA
+  fi
+  if as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "PostgreSQL $major already running on port $port"
+  else
+    log "starting PostgreSQL $major on 127.0.0.1:$port"
+    as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null \
+      || { tail -20 "$data/server.log" >&2; die "PostgreSQL $major did not start (log: $data/server.log)"; }
+  fi
+}
+
+# pg_cluster_stop MAJOR DATADIR
+pg_cluster_stop() {
+  local bin=$SRC_SNAPSHOT_CACHE/pg/$1/bin
+  [ -s "$2/PG_VERSION" ] || return 0
+  as_pg_user "$bin/pg_ctl" -D "$2" -m fast stop >/dev/null 2>&1 || true
+}

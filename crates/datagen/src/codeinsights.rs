@@ -123,7 +123,12 @@ fn series_info(seed: u64, id: i64) -> SeriesInfo {
     hex_string(&mut rng, &mut series_id, 20);
     let _ = write!(series_id, "{id:06x}");
     let (_, step) = rng.pick(INTERVALS);
-    let points = rng.range(12, 52);
+    // Yearly series cover a decade at most; the others 12 to 52 samples.
+    let points = if step >= 365 * DAY {
+        rng.range(3, 10)
+    } else {
+        rng.range(12, 52)
+    };
     SeriesInfo {
         series_id,
         start: T2023 - points * step,
@@ -233,12 +238,11 @@ impl Insights {
             let id = i as i64 + 1;
             let mut rng = Rng::new(self.seed, stream::SERIES ^ 0x10, id as u64);
             self.tmp.clear();
-            let query: &str = match tricky_first(i as u64) {
-                Some(t) if !t.trim().is_empty() => t,
-                _ if rng.chance(1, 20) => tricky(&mut rng),
-                _ => rng.pick(QUERIES),
+            let query = match tricky_first(i as u64) {
+                Some(t) => t,
+                None if rng.chance(1, 20) => tricky(&mut rng),
+                None => rng.pick(QUERIES),
             };
-            let query = if query.trim().is_empty() { "TODO" } else { query };
             let unit = INTERVALS
                 .iter()
                 .find(|(_, step)| *step == info.step)

@@ -112,8 +112,9 @@ impl GenStats {
 
 /// Writes the data script for `opts.db` to `out` and returns what it wrote.
 ///
-/// The only errors are those of `out`. Wrap slow sinks (files, stdout) in a
-/// `BufWriter` is unnecessary: output is buffered internally in 256 KiB chunks.
+/// Output is buffered internally and reaches `out` in chunks of about 256 KiB, so `out`
+/// needs no `BufWriter`; memory use does not grow with the size. The only errors are
+/// those of `out`.
 pub fn generate(opts: &GenOptions, out: &mut dyn io::Write) -> io::Result<GenStats> {
     let mut script = copy::Script::new(out);
     match opts.db {
