@@ -106,9 +106,21 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // A reader that stopped early (`| head`) is not an error (as in ripgrep).
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) => {
             render::error(&e);
             ExitCode::from(exit::ERROR)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(
+                c.downcast_ref::<snapshot::SnapshotError>(),
+                Some(snapshot::SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe
+            )
+    })
 }

@@ -2,7 +2,8 @@
 //! repository names, and `series_points` (the bulk: a time series per series and repo).
 //!
 //! `series_points` references only `metadata` and `repo_names`, so it is written last and
-//! simply runs until the script reaches the requested size.
+//! simply runs until the script reaches the requested size. Its foreign keys are dropped
+//! before and re-added after its COPY (validated in one pass, as in a pg_dump restore).
 
 use std::fmt::Write as _;
 use std::io;
@@ -690,6 +691,11 @@ impl Insights {
 
     /// The bulk: points until the script reaches `target` bytes.
     fn series_points(&mut self, s: &mut Script<'_>, target: u64) -> io::Result<()> {
+        // Per-row foreign-key checks would cost as much as the COPY itself; like a pg_dump
+        // restore, add the constraints after the data (same names and definitions, same
+        // transaction), which validates them in one pass.
+        s.sql(SERIES_POINTS_FKS_OFF)?;
+        let target = target.saturating_sub(SERIES_POINTS_FKS_ON.len() as u64);
         s.begin_copy("series_points", POINT_COLUMNS)?;
         let mut k = 0u64;
         loop {
@@ -702,7 +708,8 @@ impl Insights {
                 break;
             }
         }
-        s.end_copy()
+        s.end_copy()?;
+        s.sql(SERIES_POINTS_FKS_ON)
     }
 
     fn trailer(&self) -> String {
@@ -731,6 +738,22 @@ impl Insights {
     }
 }
 
+const SERIES_POINTS_FKS_OFF: &str = "ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_metadata_id_fkey\";
+ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_original_repo_name_id_fkey\";
+ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_repo_name_id_fkey\";
+
+";
+
+/// The definitions of codeinsights' squashed schema, verbatim.
+const SERIES_POINTS_FKS_ON: &str = "ALTER TABLE ONLY \"public\".\"series_points\"
+    ADD CONSTRAINT \"series_points_metadata_id_fkey\" FOREIGN KEY (\"metadata_id\") REFERENCES \"public\".\"metadata\"(\"id\") ON DELETE CASCADE DEFERRABLE;
+ALTER TABLE ONLY \"public\".\"series_points\"
+    ADD CONSTRAINT \"series_points_original_repo_name_id_fkey\" FOREIGN KEY (\"original_repo_name_id\") REFERENCES \"public\".\"repo_names\"(\"id\") ON DELETE CASCADE DEFERRABLE;
+ALTER TABLE ONLY \"public\".\"series_points\"
+    ADD CONSTRAINT \"series_points_repo_name_id_fkey\" FOREIGN KEY (\"repo_name_id\") REFERENCES \"public\".\"repo_names\"(\"id\") ON DELETE CASCADE DEFERRABLE;
+
+";
+
 const POINT_COLUMNS: &[&str] = &[
     "series_id",
     "time",
@@ -742,8 +765,13 @@ const POINT_COLUMNS: &[&str] = &[
     "capture",
 ];
 
-/// Point `k` of the endless, deterministic enumeration: series round-robin, then time,
-/// then repository.
+/// Points per series in a row of the bulk table: inserting one series at a time keeps
+/// the series_id indexes' working set small (round-robin order thrashes them).
+const CHUNK: u64 = 1024;
+
+/// Point `k` of the endless, deterministic enumeration: chunks of `CHUNK` points per
+/// series in turn (one point per series for snapshots); within a series, time then
+/// repository.
 #[allow(clippy::too_many_arguments)]
 fn point_row(
     r: &mut Row<'_>,
@@ -756,8 +784,10 @@ fn point_row(
     tmp: &mut String,
 ) {
     let n = series.len() as u64;
-    let info = &series[(k % n) as usize];
-    let j = (k / n) as i64;
+    let chunk = if snapshot { 1 } else { CHUNK };
+    let round = k / (n * chunk);
+    let info = &series[((k / chunk) % n) as usize];
+    let j = (round * chunk + k % chunk) as i64;
     let t = j % info.points;
     let repo_idx = j / info.points;
     let mut rng = Rng::new(seed, stream::POINT ^ snapshot as u64, k);

@@ -213,6 +213,7 @@ pub(crate) mod stream {
     pub(crate) const GLOBAL: u64 = 11;
     pub(crate) const UPLOAD_ROW: u64 = 12;
     pub(crate) const SITE_ADMIN: u64 = 13;
+    pub(crate) const ZOEKT: u64 = 14;
     pub(crate) const DOC: u64 = 20;
     pub(crate) const LOOKUP: u64 = 21;
     pub(crate) const SYMBOL: u64 = 22;

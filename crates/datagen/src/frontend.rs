@@ -1,9 +1,10 @@
 //! The frontend database: users, orgs, code hosts, repositories (the bulk), code-intel
 //! uploads, settings and site configuration.
 //!
-//! Tables are written in foreign-key order. Triggers on `repo` create the `gitserver_repos`
-//! and `zoekt_repos` rows and the statistics; the trailer pins their `now()` timestamps so
-//! that two loads of the same script dump identically.
+//! Tables are written in foreign-key order. The `gitserver_repos` and `zoekt_repos` rows
+//! that `repo`'s row triggers would add are written directly (see [`Frontend::repos`]);
+//! statement-level triggers keep the statistics tables. Rows that triggers do create
+//! (audit logs) get pinned timestamps in the trailer, so two loads dump identically.
 
 use std::fmt::Write as _;
 use std::io;
@@ -679,7 +680,50 @@ impl Frontend {
     }
 
     /// The bulk: repositories until the script (plus what must follow) reaches the target.
+    /// The bulk: repositories until the script (plus what must follow) reaches the target,
+    /// then the rows that repo's insert triggers would have added.
     fn repos(&mut self, s: &mut Script<'_>) -> io::Result<()> {
+        // Each repo row's AFTER INSERT triggers add a gitserver_repos row, whose statement
+        // trigger upserts the same statistics row: one new version per repo inside one
+        // transaction, which makes large loads quadratic (and updating gitserver_repos
+        // afterwards runs a transition-table join that can be quadratic too). Like
+        // `pg_dump --disable-triggers`, switch the two row triggers off and write the final
+        // rows directly; the statement-level statistics triggers still run once per COPY.
+        s.sql(REPO_ROW_TRIGGERS_OFF)?;
+        let live = self.repo_rows(s)?;
+        s.begin_copy("gitserver_repos", GITSERVER_COLUMNS)?;
+        for id in 1..=self.repos {
+            s.row(|r| gitserver_row(r, id))?;
+        }
+        s.end_copy()?;
+        // repo's statement trigger counted every live repo as not cloned; gitserver_repos'
+        // update trigger would now append this delta (repo_statistics rows are summed).
+        let (cloning, cloned, failed) = live.iter().fold((0, 0, 0), |(a, b, c), &id| {
+            let (status, error) = clone_state(id);
+            (
+                a + (status == "cloning") as i64,
+                b + (status == "cloned") as i64,
+                c + error.is_some() as i64,
+            )
+        });
+        if cloning + cloned + failed > 0 {
+            s.sql(&format!(
+                "INSERT INTO \"public\".\"repo_statistics\" (\"not_cloned\", \"cloning\", \"cloned\", \"failed_fetch\", \"corrupted\") \
+                 VALUES ({}, {cloning}, {cloned}, {failed}, 0);\n\n",
+                -(cloning + cloned)
+            ))?;
+        }
+        s.begin_copy("zoekt_repos", ZOEKT_COLUMNS)?;
+        for id in 1..=self.repos {
+            let seed = self.seed;
+            s.row(|r| zoekt_row(r, seed, id))?;
+        }
+        s.end_copy()?;
+        s.sql(REPO_ROW_TRIGGERS_ON)
+    }
+
+    /// Writes the repo COPY block; returns the ids of live (not deleted, not blocked) repos.
+    fn repo_rows(&mut self, s: &mut Script<'_>) -> io::Result<Vec<i64>> {
         s.begin_copy(
             "repo",
             &[
@@ -704,14 +748,20 @@ impl Frontend {
         // Estimate the trailer with a plausible repo count (its size barely depends on it).
         self.repos = (self.target / 1500).max(1) as i64;
         self.uploads = self.repos / 10;
-        // COPY headers and ends of the two tables that follow: a few hundred bytes.
-        let mut tail = self.trailer().len() as u64 + 1200;
+        // SQL and COPY headers and ends of the tables that follow: about 2 KB.
+        let mut tail = (self.trailer().len() + REPO_ROW_TRIGGERS_ON.len()) as u64 + 2000;
         let mut id = 0i64;
         let mut uploads = 0i64;
+        let mut live = Vec::new();
         loop {
             id += 1;
-            self.repo_row(s, id)?;
+            if self.repo_row(s, id)? {
+                live.push(id);
+            }
             // Measure the rows that repo `id` adds to the tables that follow.
+            tail += measure(&mut self.scratch, |r| gitserver_row(r, id));
+            let seed = self.seed;
+            tail += measure(&mut self.scratch, |r| zoekt_row(r, seed, id));
             let info = repo_info(self.seed, id, &mut self.name);
             if info.deleted_at.is_none() {
                 let (seed, name, tmp) = (self.seed, &self.name, &mut self.tmp);
@@ -728,10 +778,12 @@ impl Frontend {
         }
         self.repos = id;
         self.uploads = uploads;
-        s.end_copy()
+        s.end_copy()?;
+        Ok(live)
     }
 
-    fn repo_row(&mut self, s: &mut Script<'_>, id: i64) -> io::Result<()> {
+    /// Writes repo `id`; returns whether it is live (not deleted, not blocked).
+    fn repo_row(&mut self, s: &mut Script<'_>, id: i64) -> io::Result<bool> {
         let info = repo_info(self.seed, id, &mut self.name);
         let mut rng = Rng::new(self.seed, stream::REPO_ROW, id as u64);
         self.desc.clear();
@@ -847,7 +899,8 @@ impl Frontend {
             r.bool(private);
             r.int(stars);
             r.opt_text(blocked_json.as_deref());
-        })
+        })?;
+        Ok(info.deleted_at.is_none() && !blocked)
     }
 
     fn external_service_repos(&mut self, s: &mut Script<'_>) -> io::Result<()> {
@@ -894,17 +947,7 @@ impl Frontend {
         let mut t = String::new();
         let _ = write!(
             t,
-            "-- Rows that triggers created get fixed values instead of the load time.\n\
-             UPDATE \"public\".\"gitserver_repos\" SET\n    \
-             \"clone_status\" = CASE WHEN \"repo_id\" % 10 = 0 THEN 'not_cloned' WHEN \"repo_id\" % 53 = 0 THEN 'cloning' ELSE 'cloned' END,\n    \
-             \"shard_id\" = 'gitserver-' || (\"repo_id\" % 3),\n    \
-             \"repo_size_bytes\" = CASE WHEN \"repo_id\" % 10 = 0 THEN NULL ELSE (\"repo_id\"::bigint * 7919) % 987654321 END,\n    \
-             \"last_error\" = CASE WHEN \"repo_id\" % 97 = 0 THEN E'fatal: repository not found\\n\\tremote: é' ELSE NULL END,\n    \
-             \"updated_at\" = '{PIN}', \"last_fetched\" = '{PIN}', \"last_changed\" = '{PIN}';\n\
-             UPDATE \"public\".\"zoekt_repos\" SET\n    \
-             \"index_status\" = CASE WHEN \"repo_id\" % 4 = 0 THEN 'not_indexed' ELSE 'indexed' END,\n    \
-             \"branches\" = CASE WHEN \"repo_id\" % 4 = 0 THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object('name', 'HEAD', 'version', md5(\"repo_id\"::text) || left(md5((\"repo_id\" + 1)::text), 8))) END,\n    \
-             \"updated_at\" = '{PIN}', \"created_at\" = '{PIN}';\n\
+            "-- Rows that triggers created get fixed times instead of the load time.\n\
              UPDATE \"public\".\"lsif_uploads_audit_logs\" SET \"log_timestamp\" = '{PIN}';\n\
              UPDATE \"public\".\"configuration_policies_audit_logs\" SET \"log_timestamp\" = '2023-06-14 09:58:00+00';\n\n\
              -- The versions_insert trigger copies version into first_version; record an\n\
@@ -930,6 +973,79 @@ impl Frontend {
         t.push_str("\nCOMMIT;\n");
         t
     }
+}
+
+const REPO_ROW_TRIGGERS_OFF: &str = "ALTER TABLE \"public\".\"repo\" DISABLE TRIGGER \"trigger_gitserver_repo_insert\";
+ALTER TABLE \"public\".\"repo\" DISABLE TRIGGER \"trig_create_zoekt_repo_on_repo_insert\";
+
+";
+
+const REPO_ROW_TRIGGERS_ON: &str = "ALTER TABLE \"public\".\"repo\" ENABLE TRIGGER \"trigger_gitserver_repo_insert\";
+ALTER TABLE \"public\".\"repo\" ENABLE TRIGGER \"trig_create_zoekt_repo_on_repo_insert\";
+
+";
+
+const GITSERVER_COLUMNS: &[&str] = &[
+    "repo_id",
+    "clone_status",
+    "shard_id",
+    "last_error",
+    "updated_at",
+    "last_fetched",
+    "last_changed",
+    "repo_size_bytes",
+    "corrupted_at",
+    "corruption_logs",
+    "cloning_progress",
+];
+
+/// Clone status and last error of repository `id` as gitserver reports them.
+fn clone_state(id: i64) -> (&'static str, Option<&'static str>) {
+    let status = if id % 10 == 0 {
+        "not_cloned"
+    } else if id % 53 == 0 {
+        "cloning"
+    } else {
+        "cloned"
+    };
+    let error = (id % 97 == 0).then_some("fatal: repository not found\n\tremote: é");
+    (status, error)
+}
+
+/// The `gitserver_repos` row of repository `id`, in its final (mostly cloned) state.
+fn gitserver_row(r: &mut Row<'_>, id: i64) {
+    let (status, error) = clone_state(id);
+    r.int(id);
+    r.raw(status);
+    r.raw(["gitserver-0", "gitserver-1", "gitserver-2"][id as usize % 3]);
+    r.opt_text(error);
+    r.raw(PIN);
+    r.raw(PIN);
+    r.raw(PIN);
+    r.opt_int((status != "not_cloned").then(|| (id * 7919) % 987_654_321));
+    r.null();
+    r.raw("[]");
+    r.raw(if status == "cloning" { "Receiving objects:  42% (420/1000)" } else { "" });
+}
+
+const ZOEKT_COLUMNS: &[&str] = &["repo_id", "branches", "index_status", "updated_at", "created_at"];
+
+/// The `zoekt_repos` row of repository `id`: three in four are indexed.
+fn zoekt_row(r: &mut Row<'_>, seed: u64, id: i64) {
+    r.int(id);
+    if id % 4 == 0 {
+        r.raw("[]");
+        r.raw("not_indexed");
+    } else {
+        let mut sha = String::with_capacity(80);
+        sha.push_str("[{\"name\": \"HEAD\", \"version\": \"");
+        hex_string(&mut Rng::new(seed, stream::ZOEKT, id as u64), &mut sha, 40);
+        sha.push_str("\"}]");
+        r.raw(&sha);
+        r.raw("indexed");
+    }
+    r.raw(PIN);
+    r.raw(PIN);
 }
 
 /// `migration_logs` is created by Sourcegraph's migrator, not by squashed.sql

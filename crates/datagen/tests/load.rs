@@ -114,6 +114,19 @@ fn check_frontend(server: &PgServer) {
         format!("{repos}|1|gitserver-0")
     );
     assert_eq!(scalar(server, &name, "SELECT count(*) FROM zoekt_repos;"), repos.to_string());
+    // Sourcegraph's statistics triggers agree with the rows.
+    assert_eq!(
+        scalar(server, &name, "SELECT (SELECT row(sum(total), sum(cloned), sum(not_cloned), sum(cloning), sum(failed_fetch))::text FROM gitserver_repos_statistics) \
+            = (SELECT row(count(*), count(*) FILTER (WHERE clone_status = 'cloned'), count(*) FILTER (WHERE clone_status = 'not_cloned'), \
+                          count(*) FILTER (WHERE clone_status = 'cloning'), count(last_error))::text FROM gitserver_repos);"),
+        "t",
+        "gitserver_repos_statistics disagrees with gitserver_repos"
+    );
+    assert_eq!(
+        scalar(server, &name, "SELECT (SELECT sum(total) FROM repo_statistics) = (SELECT count(*) FROM repo WHERE deleted_at IS NULL AND blocked IS NULL), \
+            (SELECT sum(cloned) FROM repo_statistics) = (SELECT count(*) FROM gitserver_repos g JOIN repo r ON r.id = g.repo_id WHERE clone_status = 'cloned' AND r.deleted_at IS NULL AND r.blocked IS NULL);"),
+        "t|t"
+    );
     assert_eq!(
         scalar(server, &name, "SELECT version, first_version FROM versions;"),
         "5.1.0|3.20.0"
