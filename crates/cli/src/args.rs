@@ -59,8 +59,14 @@ mod tests {
         let cmd = clap::Command::new("x")
             .arg(clap::Arg::new("dir").long("dir"))
             .arg(clap::Arg::new("v").short('v').action(clap::ArgAction::Count));
-        let got = normalize(&cmd, ["x", "-dir=a", "-dir", "b", "--dir=c", "-v", "-x", "--", "-dir"].map(OsString::from));
+        let got = normalize(
+            &cmd,
+            ["x", "-dir=a", "-dir", "b", "--dir=c", "-v", "-x", "--", "-dir"].map(OsString::from),
+        );
         let got: Vec<_> = got.iter().map(|s| s.to_string_lossy().into_owned()).collect();
-        assert_eq!(got, ["x", "--dir=a", "--dir", "b", "--dir=c", "-v", "-x", "--", "-dir"]);
+        assert_eq!(
+            got,
+            ["x", "--dir=a", "--dir", "b", "--dir=c", "-v", "-x", "--", "-dir"]
+        );
     }
 }

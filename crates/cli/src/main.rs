@@ -90,7 +90,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SRC_SNAPSHOT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+            tracing_subscriber::EnvFilter::try_from_env("SRC_SNAPSHOT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .without_time()
         .init();

@@ -26,7 +26,9 @@ pub fn error(e: &anyhow::Error) {
 /// A hint for errors whose fix is a flag or step the user controls.
 fn hint(e: &anyhow::Error) -> Option<String> {
     for cause in e.chain() {
-        if let Some(snapshot::SnapshotError::Scan { error, .. }) = cause.downcast_ref::<snapshot::SnapshotError>() {
+        if let Some(snapshot::SnapshotError::Scan { error, .. }) =
+            cause.downcast_ref::<snapshot::SnapshotError>()
+        {
             return scan_hint(error);
         }
         if let Some(s) = cause.downcast_ref::<dumpscript::ScanError>() {
@@ -63,7 +65,10 @@ impl Table {
     /// A table with these column headers; names starting with `>` are right-aligned.
     pub fn new(cols: &[&str]) -> Table {
         Table {
-            header: cols.iter().map(|c| c.trim_start_matches('>').to_string()).collect(),
+            header: cols
+                .iter()
+                .map(|c| c.trim_start_matches('>').to_string())
+                .collect(),
             right: cols.iter().map(|c| c.starts_with('>')).collect(),
             rows: Vec::new(),
         }
@@ -155,9 +160,11 @@ impl Progress {
         let bar = self.multi.as_ref().map(|m| {
             let bar = match total {
                 Some(t) => ProgressBar::new(t).with_style(
-                    ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 ),
                 None => ProgressBar::new_spinner().with_style(
                     ProgressStyle::with_template("{prefix:>14} {spinner} {bytes} {bytes_per_sec} {elapsed}")
@@ -189,12 +196,17 @@ impl Task {
         if !self.enabled {
             return;
         }
-        let Ok(mut last) = self.last_log.lock() else { return };
+        let Ok(mut last) = self.last_log.lock() else {
+            return;
+        };
         if last.elapsed() >= Duration::from_secs(10) {
             *last = Instant::now();
             let secs = self.start.elapsed().as_secs_f64().max(0.001);
             let rate = done as f64 / secs;
-            let total = self.total.map(|t| format!(" of {}", bytes(t))).unwrap_or_default();
+            let total = self
+                .total
+                .map(|t| format!(" of {}", bytes(t)))
+                .unwrap_or_default();
             eprintln!("{}: {}{total} ({}/s)", self.name, bytes(done), bytes(rate as u64));
         }
     }

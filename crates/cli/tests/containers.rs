@@ -18,7 +18,11 @@ fn run_mode(mode: &str) {
         ("codeintel", "sg_codeintel", "codeintel-db"),
         ("codeinsights", "sg_codeinsights", "codeinsights-db"),
     ] {
-        let target = if mode == "kubectl" { format!("statefulset/{container}") } else { container.to_string() };
+        let target = if mode == "kubectl" {
+            format!("statefulset/{container}")
+        } else {
+            container.to_string()
+        };
         y.push_str(&format!(
             "{role}:\n  target: {target}\n  port: {}\n  dbname: {db}\n  username: {}\n  password: \"{}\"\n",
             src.server.port(),
@@ -42,16 +46,24 @@ fn run_mode(mode: &str) {
     assert_eq!(calls.len(), 3, "{calls:?}");
     for c in &calls {
         assert_eq!(c.program, mode);
-        assert!(c.command.first().is_some_and(|p| p == "pg_dump" || p == "sh"), "{c:?}");
-        assert!(!c.argv().iter().any(|a| a.contains(&src.password)), "password in argv: {c:?}");
+        assert!(
+            c.command.first().is_some_and(|p| p == "pg_dump" || p == "sh"),
+            "{c:?}"
+        );
+        assert!(
+            !c.argv().iter().any(|a| a.contains(&src.password)),
+            "password in argv: {c:?}"
+        );
     }
     // Same content as a pg_dump-mode snapshot of the same databases.
     let dir2 = tmp.path().join("snap2");
-    let y2 = std::fs::read_to_string(&targets).expect("read").replace("target: statefulset/", "target: ").replace(
-        "target: pgsql",
-        "target: 127.0.0.1",
-    );
-    let y2 = y2.replace("target: codeintel-db", "target: 127.0.0.1").replace("target: codeinsights-db", "target: 127.0.0.1");
+    let y2 = std::fs::read_to_string(&targets)
+        .expect("read")
+        .replace("target: statefulset/", "target: ")
+        .replace("target: pgsql", "target: 127.0.0.1");
+    let y2 = y2
+        .replace("target: codeintel-db", "target: 127.0.0.1")
+        .replace("target: codeinsights-db", "target: 127.0.0.1");
     std::fs::write(&targets, y2).expect("write");
     run_ok(
         cmd()
@@ -62,7 +74,12 @@ fn run_mode(mode: &str) {
     );
     let m2 = Manifest::load(&dir2).expect("manifest");
     for (a, b) in m.files.iter().zip(&m2.files) {
-        let key = |f: &snapshot::FileEntry| f.tables.iter().map(|t| (t.table.clone(), t.rows, t.hash.clone())).collect::<Vec<_>>();
+        let key = |f: &snapshot::FileEntry| {
+            f.tables
+                .iter()
+                .map(|t| (t.table.clone(), t.rows, t.hash.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(key(a), key(b), "{mode}: {} differs from pg_dump mode", a.role);
     }
 }
@@ -82,10 +99,16 @@ fn printed_commands_match_src_cli_presets() {
     let out = run_ok(cmd().args(["databases", "docker", "-dir=snap"]));
     let text = String::from_utf8(out.stdout).expect("utf8");
     assert!(text.contains("docker exec -i -e PGPASSWORD pgsql pg_dump --clean --format=plain --if-exists --no-acl --no-owner --quote-all-identifiers --username=sg --dbname=sg > snap/pgsql.sql"), "{text}");
-    assert!(text.contains("codeinsights-db") && text.contains("--username=postgres"), "{text}");
+    assert!(
+        text.contains("codeinsights-db") && text.contains("--username=postgres"),
+        "{text}"
+    );
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         for (i, _) in line.match_indices("PGPASSWORD=") {
-            assert!(line[i..].starts_with("PGPASSWORD=\"$"), "a password was printed: {line}");
+            assert!(
+                line[i..].starts_with("PGPASSWORD=\"$"),
+                "a password was printed: {line}"
+            );
         }
     }
     assert!(text.lines().any(|l| l == "mkdir -p snap"), "{text}");

@@ -21,25 +21,49 @@ fn check_folder(folder: &str) {
         assert!(!expected.is_empty());
 
         let clean = tmp.path().join(format!("{db}.sql"));
-        let out = run_ok(cmd().args(["sanitize", "--json", "--target-version", "16"]).arg(&dump).arg(&clean));
+        let out = run_ok(
+            cmd()
+                .args(["sanitize", "--json", "--target-version", "16"])
+                .arg(&dump)
+                .arg(&clean),
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         let changes = report["changes"].as_array().expect("changes");
-        let removed = |needle: &str| changes.iter().any(|c| c["statement"].as_str().is_some_and(|s| s.contains(needle)));
-        assert_eq!(removed("pg_stat_statements"), db != "codeinsights", "{folder}/{db}");
+        let removed = |needle: &str| {
+            changes
+                .iter()
+                .any(|c| c["statement"].as_str().is_some_and(|s| s.contains(needle)))
+        };
+        assert_eq!(
+            removed("pg_stat_statements"),
+            db != "codeinsights",
+            "{folder}/{db}"
+        );
         assert!(removed("COMMENT ON EXTENSION"), "{folder}/{db}");
 
         let t = target.create_cloudsql_database(&target.unique_name(&format!("fx_{db}")));
         let load = t.psql_file(16, &clean);
-        assert!(load.status.success(), "{folder}/{db}: {}", testkit::describe_output(&load));
+        assert!(
+            load.status.success(),
+            "{folder}/{db}: {}",
+            testkit::describe_output(&load)
+        );
         // The unsanitized dump does not load: the sanitizer is what made it work.
         if db != "codeinsights" {
             let t2 = target.create_cloudsql_database(&target.unique_name(&format!("fx_raw_{db}")));
             let raw = t2.psql_file(16, &dump);
-            assert!(!raw.status.success(), "{folder}/{db}: the raw dump loaded as a non-superuser");
+            assert!(
+                !raw.status.success(),
+                "{folder}/{db}: the raw dump loaded as a non-superuser"
+            );
             target.drop_database(&t2.dbname);
         }
-        let conn = pgload::ConnSpec::from_url(&t.url()).expect("url").with_password(t.password.clone());
-        let got = rt.block_on(fingerprint_database(&conn, &t.dbname, Some(&expected))).expect("fingerprint");
+        let conn = pgload::ConnSpec::from_url(&t.url())
+            .expect("url")
+            .with_password(t.password.clone());
+        let got = rt
+            .block_on(fingerprint_database(&conn, &t.dbname, Some(&expected)))
+            .expect("fingerprint");
         assert_eq!(diff_tables(&expected, &got), vec![], "{folder}/{db}");
         target.drop_database(&t.dbname);
     }

@@ -25,21 +25,35 @@ fn restore_round_trip() {
 
     // Restore into fresh databases on PG 16 as its superuser (the dumps are unsanitized).
     let pw = format!("restore-{}", testkit::random_hex(6));
-    target.psql("postgres", &format!("DROP ROLE IF EXISTS restorer; CREATE ROLE restorer LOGIN SUPERUSER PASSWORD '{pw}';"));
+    target.psql(
+        "postgres",
+        &format!("DROP ROLE IF EXISTS restorer; CREATE ROLE restorer LOGIN SUPERUSER PASSWORD '{pw}';"),
+    );
     let mut y = String::new();
     let mut names = Vec::new();
     for (role, db) in SOURCE_DBS {
         let name = target.unique_name(&format!("r_{db}"));
         target.create_database(&name);
-        y.push_str(&format!("{role}:\n  target: 127.0.0.1\n  port: {}\n  dbname: {name}\n  username: restorer\n", target.port()));
+        y.push_str(&format!(
+            "{role}:\n  target: 127.0.0.1\n  port: {}\n  dbname: {name}\n  username: restorer\n",
+            target.port()
+        ));
         names.push((role, name));
     }
     let t = tmp.path().join("restore.yaml");
     std::fs::write(&t, y).expect("write");
     // Printed form first: no password, the files named.
-    let out = run_ok(cmd().args(["restore", "pg_dump"]).arg(format!("--targets={}", t.display())).arg(format!("-dir={}", dir.display())));
+    let out = run_ok(
+        cmd()
+            .args(["restore", "pg_dump"])
+            .arg(format!("--targets={}", t.display()))
+            .arg(format!("-dir={}", dir.display())),
+    );
     let text = String::from_utf8(out.stdout).expect("utf8");
-    assert!(text.contains("psql") && text.contains("pgsql.sql") && !text.contains(&pw), "{text}");
+    assert!(
+        text.contains("psql") && text.contains("pgsql.sql") && !text.contains(&pw),
+        "{text}"
+    );
     // Then run, the password from the environment only.
     run_ok(
         cmd()
@@ -53,9 +67,13 @@ fn restore_round_trip() {
     );
     let rt = rt();
     for (role, name) in names {
-        let conn = pgload::ConnSpec::from_url(&target.url("restorer", "postgres")).expect("url").with_password(pw.clone());
+        let conn = pgload::ConnSpec::from_url(&target.url("restorer", "postgres"))
+            .expect("url")
+            .with_password(pw.clone());
         let expected = &manifest.file(role).expect("entry").tables;
-        let got = rt.block_on(fingerprint_database(&conn, &name, Some(expected))).expect("fingerprint");
+        let got = rt
+            .block_on(fingerprint_database(&conn, &name, Some(expected)))
+            .expect("fingerprint");
         assert_eq!(diff_tables(expected, &got), vec![], "{role}");
     }
 }

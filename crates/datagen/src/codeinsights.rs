@@ -371,7 +371,11 @@ impl Insights {
         for view in 1..=self.views {
             let extra = (view % 5 == 0 && n > 1).then_some(view % n + 1);
             for series in std::iter::once(view).chain(extra) {
-                let label = if view <= TRICKY.len() as i64 { TRICKY[view as usize - 1] } else { "TODO" };
+                let label = if view <= TRICKY.len() as i64 {
+                    TRICKY[view as usize - 1]
+                } else {
+                    "TODO"
+                };
                 s.row(|r| {
                     r.int(view);
                     r.int(series);
@@ -535,7 +539,13 @@ impl Insights {
 
         s.begin_copy(
             "repo_iterator_errors",
-            &["id", "repo_iterator_id", "repo_id", "error_message", "failure_count"],
+            &[
+                "id",
+                "repo_iterator_id",
+                "repo_id",
+                "error_message",
+                "failure_count",
+            ],
         )?;
         let mut id = 0;
         for it in (1..=n).filter(|i| i % 4 == 0) {
@@ -565,7 +575,14 @@ impl Insights {
         )?;
         for id in 1..=n {
             let mut rng = Rng::new(self.seed, stream::INSIGHTS_MISC ^ 0x60, id as u64);
-            let state = rng.pick(&["completed", "completed", "completed", "processing", "new", "failed"]);
+            let state = rng.pick(&[
+                "completed",
+                "completed",
+                "completed",
+                "processing",
+                "new",
+                "failed",
+            ]);
             let cost = rng.range(1, 100_000) as f64 / 8.0;
             s.row(|r| {
                 r.int(id);
@@ -738,7 +755,8 @@ impl Insights {
     }
 }
 
-const SERIES_POINTS_FKS_OFF: &str = "ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_metadata_id_fkey\";
+const SERIES_POINTS_FKS_OFF: &str =
+    "ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_metadata_id_fkey\";
 ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_original_repo_name_id_fkey\";
 ALTER TABLE ONLY \"public\".\"series_points\" DROP CONSTRAINT \"series_points_repo_name_id_fkey\";
 
@@ -858,7 +876,14 @@ const JOB_COLUMNS_BACKFILL: &[&str] = &[
 /// The dbworker columns shared by both job tables (all but the last column).
 fn job_columns(r: &mut Row<'_>, seed: u64, id: i64, json: &mut String) {
     let mut rng = Rng::new(seed, stream::INSIGHTS_MISC ^ 0x70, id as u64);
-    let state = rng.pick(&["completed", "completed", "queued", "processing", "errored", "failed"]);
+    let state = rng.pick(&[
+        "completed",
+        "completed",
+        "queued",
+        "processing",
+        "errored",
+        "failed",
+    ]);
     let at = T2023 - rng.below((30 * DAY) as u64) as i64;
     let done = matches!(state, "completed" | "errored" | "failed");
     let failure = matches!(state, "errored" | "failed").then(|| tricky(&mut rng));

@@ -240,10 +240,7 @@ impl Codeintel {
             }
         }
         s.end_copy()?;
-        s.begin_copy(
-            "codeintel_last_reconcile",
-            &["dump_id", "last_reconcile_at"],
-        )?;
+        s.begin_copy("codeintel_last_reconcile", &["dump_id", "last_reconcile_at"])?;
         for u in 1..=self.uploads {
             s.row(|r| reconcile_row(r, u))?;
         }
@@ -327,7 +324,10 @@ impl Codeintel {
             ("codeintel_scip_documents_dereference_logs_id_seq", self.uploads),
             ("rockskip_repos_id_seq", self.uploads),
             ("rockskip_ancestry_id_seq", self.uploads * COMMITS_PER_REPO),
-            ("rockskip_symbols_id_seq", self.uploads * ROCKSKIP_SYMBOLS_PER_REPO),
+            (
+                "rockskip_symbols_id_seq",
+                self.uploads * ROCKSKIP_SYMBOLS_PER_REPO,
+            ),
         ] {
             setval(&mut t, seq, last);
         }
@@ -421,12 +421,20 @@ fn metadata_row(r: &mut Row<'_>, seed: u64, u: i64, tmp: &mut String) {
     let mut rng = Rng::new(seed, stream::UPLOAD_CI, u as u64);
     let (tool, version) = rng.pick(TOOLS);
     tmp.clear();
-    let awkward = if rng.chance(1, 10) { Some(tricky(&mut rng)) } else { None };
+    let awkward = if rng.chance(1, 10) {
+        Some(tricky(&mut rng))
+    } else {
+        None
+    };
     array_literal(
         tmp,
-        [Some("--verbose"), Some("--module-root=."), Some("--output=index scip")]
-            .into_iter()
-            .chain(awkward.map(Some)),
+        [
+            Some("--verbose"),
+            Some("--module-root=."),
+            Some("--output=index scip"),
+        ]
+        .into_iter()
+        .chain(awkward.map(Some)),
     );
     r.int(u);
     r.int(u);

@@ -51,20 +51,22 @@ pub(crate) fn tricky_first(i: u64) -> Option<&'static str> {
 }
 
 /// Ordinary words for descriptions and names (ASCII, no digits).
+#[rustfmt::skip]
 pub(crate) const WORDS: &[&str] = &[
-    "api", "app", "async", "auth", "backend", "batch", "blob", "bot", "buffer", "build", "cache",
-    "cli", "client", "cloud", "cluster", "code", "config", "core", "cron", "dashboard", "data",
-    "deploy", "docs", "driver", "editor", "engine", "event", "fast", "feed", "file", "flow",
-    "format", "gateway", "git", "graph", "grpc", "handler", "http", "index", "infra", "io",
-    "job", "kernel", "lambda", "lib", "lint", "log", "mail", "map", "mesh", "metrics", "mobile",
-    "model", "monitor", "net", "node", "notify", "oauth", "parser", "pipeline", "plugin",
-    "proxy", "queue", "react", "reader", "redis", "render", "repo", "rest", "router", "rpc",
-    "runner", "rust", "scanner", "schema", "search", "server", "service", "shell", "sdk",
+    "api", "app", "async", "auth", "backend", "batch", "blob", "bot", "buffer", "build",
+    "cache", "cli", "client", "cloud", "cluster", "code", "config", "core", "cron", "dashboard",
+    "data", "deploy", "docs", "driver", "editor", "engine", "event", "fast", "feed", "file",
+    "flow", "format", "gateway", "git", "graph", "grpc", "handler", "http", "index", "infra",
+    "io", "job", "kernel", "lambda", "lib", "lint", "log", "mail", "map", "mesh", "metrics",
+    "mobile", "model", "monitor", "net", "node", "notify", "oauth", "parser", "pipeline",
+    "plugin", "proxy", "queue", "react", "reader", "redis", "render", "repo", "rest", "router",
+    "rpc", "runner", "rust", "scanner", "schema", "search", "server", "service", "shell", "sdk",
     "shard", "signal", "sync", "storage", "store", "stream", "sql", "task", "template", "test",
     "token", "tool", "tracker", "ui", "util", "vault", "view", "web", "worker", "yaml", "zip",
 ];
 
 /// Longer words for prose.
+#[rustfmt::skip]
 pub(crate) const PROSE: &[&str] = &[
     "a", "an", "the", "for", "with", "and", "of", "to", "in", "on", "fast", "simple",
     "lightweight", "distributed", "reliable", "experimental", "internal", "legacy", "modern",
@@ -78,32 +80,39 @@ pub(crate) const PROSE: &[&str] = &[
 ];
 
 /// Non-ASCII words used in names and text.
+#[rustfmt::skip]
 pub(crate) const UNICODE_WORDS: &[&str] = &[
-    "élève", "Über", "naïve", "日本語", "中文", "한국어", "München", "São-Paulo", "🚀rocket",
-    "Ünicode", "café", "Ωmega", "Привет",
+    "élève", "Über", "naïve", "日本語", "中文", "한국어", "München", "São-Paulo", "🚀rocket", "Ünicode",
+    "café", "Ωmega", "Привет",
 ];
 
 /// First names for users.
+#[rustfmt::skip]
 pub(crate) const FIRST_NAMES: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yuki", "zoe",
-    "amir", "bea", "chen", "dmitri", "esra", "femi", "giulia", "hana", "ines", "jose", "kofi",
+   
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",
+    "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yuki", "zoe", "amir", "bea", "chen",
+    "dmitri", "esra", "femi", "giulia", "hana", "ines", "jose", "kofi",
 ];
 
 /// Last names for users.
+#[rustfmt::skip]
 pub(crate) const LAST_NAMES: &[&str] = &[
-    "smith", "jones", "garcia", "miller", "davis", "martin", "lee", "walker", "hall", "young",
-    "king", "wright", "lopez", "hill", "scott", "green", "adams", "baker", "nelson", "carter",
-    "mueller", "tanaka", "kim", "nguyen", "singh", "ivanova", "rossi", "okafor", "silva",
+   
+    "smith", "jones", "garcia", "miller", "davis", "martin", "lee", "walker", "hall", "young", "king",
+    "wright", "lopez", "hill", "scott", "green", "adams", "baker", "nelson", "carter", "mueller", "tanaka",
+    "kim", "nguyen", "singh", "ivanova", "rossi", "okafor", "silva",
 ];
 
 /// Display names with non-ASCII characters.
+#[rustfmt::skip]
 pub(crate) const UNICODE_DISPLAY: &[&str] = &[
     "Zoë Müller", "José Álvarez", "王小明", "山田太郎", "김민준", "Алиса Иванова", "Ünicode 🚀",
     "Søren Kierkegård", "Ærøskøbing Ølsen", "Łukasz Żółć",
 ];
 
 /// Programming languages.
+#[rustfmt::skip]
 pub(crate) const LANGS: &[&str] = &[
     "Go", "TypeScript", "JavaScript", "Python", "Java", "Rust", "C++", "C", "Ruby", "Kotlin",
     "Scala", "Shell", "C#", "PHP", "Swift", "Haskell", "Elixir", "Starlark",

@@ -160,14 +160,12 @@ pub(crate) fn push_ts(buf: &mut Vec<u8>, us: i64, tz: bool) {
     push_padded(buf, sod % 60, 2);
     if frac != 0 {
         // PostgreSQL prints microseconds without trailing zeros.
-        let mut digits = 6;
-        let mut f = frac;
-        while f % 10 == 0 {
-            f /= 10;
-            digits -= 1;
-        }
         buf.push(b'.');
-        push_padded(buf, f, digits);
+        let start = buf.len();
+        push_padded(buf, frac, 6);
+        while buf.len() > start && buf.last() == Some(&b'0') {
+            buf.pop();
+        }
     }
     if tz {
         buf.extend_from_slice(b"+00");
@@ -714,8 +712,14 @@ mod tests {
     fn timestamps() {
         assert_eq!(ts(0, true), "1970-01-01 00:00:00+00");
         assert_eq!(ts(micros(2023, 5, 1, 10, 0, 0), true), "2023-05-01 10:00:00+00");
-        assert_eq!(ts(micros(2000, 2, 29, 23, 59, 59) + 120, false), "2000-02-29 23:59:59.00012");
-        assert_eq!(ts(micros(-43, 3, 15, 12, 0, 0), true), "0044-03-15 12:00:00+00 BC");
+        assert_eq!(
+            ts(micros(2000, 2, 29, 23, 59, 59) + 120, false),
+            "2000-02-29 23:59:59.00012"
+        );
+        assert_eq!(
+            ts(micros(-43, 3, 15, 12, 0, 0), true),
+            "0044-03-15 12:00:00+00 BC"
+        );
         assert_eq!(ts(micros(0, 12, 31, 0, 0, 0), false), "0001-12-31 00:00:00 BC");
         assert_eq!(ts(micros(1, 1, 1, 0, 0, 0), false), "0001-01-01 00:00:00");
         assert_eq!(ts(-1, true), "1969-12-31 23:59:59.999999+00");

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::io;
 
 use crate::content::{
-    self, commit_sha, hex_string, repo_info, sentence, stream, tricky, tricky_first, username,
-    Host, RepoInfo, FIRST_NAMES, LANGS, LAST_NAMES, UNICODE_DISPLAY, WORDS,
+    self, commit_sha, hex_string, repo_info, sentence, stream, tricky, tricky_first, username, Host,
+    RepoInfo, FIRST_NAMES, LANGS, LAST_NAMES, UNICODE_DISPLAY, WORDS,
 };
 use crate::copy::{
     array_literal, header, measure, micros, push_rfc3339, setval, Json, Row, Script, DAY, HOUR,
@@ -214,8 +214,7 @@ impl Frontend {
             self.tmp.clear();
             let passwd = if rng.chance(7, 10) {
                 self.tmp.push_str("$2a$10$");
-                const B64: &[u8] =
-                    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+                const B64: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
                 for _ in 0..53 {
                     self.tmp.push(rng.pick(B64) as char);
                 }
@@ -501,11 +500,7 @@ impl Frontend {
         let owners = (1..=self.users)
             .filter(|u| u % 5 == 0)
             .map(|u| (Some(u), None))
-            .chain(
-                (1..=self.orgs)
-                    .filter(|o| o % 3 == 0)
-                    .map(|o| (None, Some(o))),
-            );
+            .chain((1..=self.orgs).filter(|o| o % 3 == 0).map(|o| (None, Some(o))));
         for (user, org) in owners {
             n += 1;
             let mut rng = Rng::new(self.seed, stream::SAVED_SEARCH, n as u64);
@@ -569,11 +564,7 @@ impl Frontend {
         let subjects = (1..=self.users)
             .filter(|u| u % 4 == 0)
             .map(|u| (Some(u), None))
-            .chain(
-                (1..=self.orgs)
-                    .filter(|o| o % 2 == 0)
-                    .map(|o| (None, Some(o))),
-            );
+            .chain((1..=self.orgs).filter(|o| o % 2 == 0).map(|o| (None, Some(o))));
         for (user, org) in subjects {
             n += 1;
             let mut rng = Rng::new(self.seed, stream::SETTINGS, n as u64);
@@ -818,9 +809,7 @@ impl Frontend {
                 0..=1 => Err(rng.pick(ODD_TIMESTAMPS)),
                 2..=199 => Ok(None),
                 _ => Ok(Some(
-                    info.created_at
-                        + rng.below((500 * DAY) as u64) as i64
-                        + rng.below(1_000_000) as i64,
+                    info.created_at + rng.below((500 * DAY) as u64) as i64 + rng.below(1_000_000) as i64,
                 )),
             },
         };
@@ -975,12 +964,14 @@ impl Frontend {
     }
 }
 
-const REPO_ROW_TRIGGERS_OFF: &str = "ALTER TABLE \"public\".\"repo\" DISABLE TRIGGER \"trigger_gitserver_repo_insert\";
+const REPO_ROW_TRIGGERS_OFF: &str =
+    "ALTER TABLE \"public\".\"repo\" DISABLE TRIGGER \"trigger_gitserver_repo_insert\";
 ALTER TABLE \"public\".\"repo\" DISABLE TRIGGER \"trig_create_zoekt_repo_on_repo_insert\";
 
 ";
 
-const REPO_ROW_TRIGGERS_ON: &str = "ALTER TABLE \"public\".\"repo\" ENABLE TRIGGER \"trigger_gitserver_repo_insert\";
+const REPO_ROW_TRIGGERS_ON: &str =
+    "ALTER TABLE \"public\".\"repo\" ENABLE TRIGGER \"trigger_gitserver_repo_insert\";
 ALTER TABLE \"public\".\"repo\" ENABLE TRIGGER \"trig_create_zoekt_repo_on_repo_insert\";
 
 ";
@@ -1025,7 +1016,11 @@ fn gitserver_row(r: &mut Row<'_>, id: i64) {
     r.opt_int((status != "not_cloned").then(|| (id * 7919) % 987_654_321));
     r.null();
     r.raw("[]");
-    r.raw(if status == "cloning" { "Receiving objects:  42% (420/1000)" } else { "" });
+    r.raw(if status == "cloning" {
+        "Receiving objects:  42% (420/1000)"
+    } else {
+        ""
+    });
 }
 
 const ZOEKT_COLUMNS: &[&str] = &["repo_id", "branches", "index_status", "updated_at", "created_at"];
@@ -1094,7 +1089,11 @@ fn esr_row(r: &mut Row<'_>, seed: u64, id: i64, info: &RepoInfo, name: &str, tmp
         }
         Host::Bitbucket => {
             let path = &name[info.host.host().len() + 1..];
-            let _ = write!(tmp, "https://bitbucket.example.com/scm/{}.git", path.to_lowercase());
+            let _ = write!(
+                tmp,
+                "https://bitbucket.example.com/scm/{}.git",
+                path.to_lowercase()
+            );
         }
         _ => {
             let _ = write!(tmp, "https://{name}.git");
@@ -1158,14 +1157,7 @@ const INDEXERS: &[(&str, &str, &str)] = &[
 ];
 
 /// One `lsif_uploads` row (the insert trigger adds an audit-log row for it).
-fn upload_row(
-    r: &mut Row<'_>,
-    seed: u64,
-    upload: i64,
-    repo: i64,
-    tmp: &mut String,
-    json: &mut String,
-) {
+fn upload_row(r: &mut Row<'_>, seed: u64, upload: i64, repo: i64, tmp: &mut String, json: &mut String) {
     let mut rng = Rng::new(seed, stream::UPLOAD_ROW, upload as u64);
     tmp.clear();
     commit_sha(&mut rng, upload as u64, tmp);
@@ -1202,7 +1194,10 @@ fn upload_row(
             .end_arr()
             .kv_str("startTime", "2023-05-03T10:00:00Z")
             .kv_int("exitCode", 0)
-            .kv_str("out", "stdout: Uploading index...\nstderr: warning: \\ \"quoted\" \t tab\n")
+            .kv_str(
+                "out",
+                "stdout: Uploading index...\nstderr: warning: \\ \"quoted\" \t tab\n",
+            )
             .kv_int("durationMs", rng.range(100, 90_000))
             .end_obj();
         array_literal(json, [Some(entry.as_str()), Some("{}")]);
@@ -1350,7 +1345,11 @@ fn repo_metadata(
                 .kv_bool("archived", archived)
                 .kv_str(
                     "visibility",
-                    if private { "private" } else { rng.pick(&["public", "internal"]) },
+                    if private {
+                        "private"
+                    } else {
+                        rng.pick(&["public", "internal"])
+                    },
                 )
                 .kv_str("default_branch", "main");
             j.key("topics").arr();
@@ -1387,10 +1386,18 @@ fn repo_metadata(
                 .end_obj();
             j.key("links").obj().key("clone").arr();
             ts.clear();
-            let _ = write!(ts, "https://bitbucket.example.com/scm/{}.git", owner_repo.to_lowercase());
+            let _ = write!(
+                ts,
+                "https://bitbucket.example.com/scm/{}.git",
+                owner_repo.to_lowercase()
+            );
             j.obj().kv_str("href", &ts).kv_str("name", "http").end_obj();
             ts.clear();
-            let _ = write!(ts, "ssh://git@bitbucket.example.com:7999/{}.git", owner_repo.to_lowercase());
+            let _ = write!(
+                ts,
+                "ssh://git@bitbucket.example.com:7999/{}.git",
+                owner_repo.to_lowercase()
+            );
             j.obj().kv_str("href", &ts).kv_str("name", "ssh").end_obj();
             j.end_arr().end_obj();
         }

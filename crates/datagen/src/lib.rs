@@ -176,9 +176,7 @@ pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let int: u64 = if int_part.is_empty() {
         0
     } else {
-        int_part
-            .parse()
-            .map_err(|_| SizeError::Overflow(s.to_string()))?
+        int_part.parse().map_err(|_| SizeError::Overflow(s.to_string()))?
     };
     let mut total = int
         .checked_mul(mult)
@@ -187,9 +185,7 @@ pub fn parse_size(s: &str) -> Result<u64, SizeError> {
         // Fractions are exact enough with 9 digits of precision.
         let digits: String = frac_part.chars().take(9).collect();
         let scale = 10u128.pow(digits.len() as u32);
-        let frac: u128 = digits
-            .parse()
-            .map_err(|_| SizeError::Number(s.to_string()))?;
+        let frac: u128 = digits.parse().map_err(|_| SizeError::Number(s.to_string()))?;
         let extra = (frac * mult as u128 / scale) as u64;
         total = total
             .checked_add(extra)

@@ -45,8 +45,7 @@ fn main() -> anyhow::Result<()> {
         let mut lock = stdout.lock();
         generate(&opts, &mut lock).context("writing to stdout")?
     } else {
-        let mut file = File::create(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))?;
+        let mut file = File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
         generate(&opts, &mut file).with_context(|| format!("writing {}", args.out.display()))?
     };
     let secs = started.elapsed().as_secs_f64();

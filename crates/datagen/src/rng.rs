@@ -21,7 +21,7 @@ impl Rng {
     /// The generator for row `index` of `stream` under `seed`.
     pub(crate) fn new(seed: u64, stream: u64, index: u64) -> Rng {
         Rng(mix(
-            mix(seed ^ stream.wrapping_mul(GOLDEN)) ^ index.wrapping_mul(0xd605_bbb5_8c8a_bbb5),
+            mix(seed ^ stream.wrapping_mul(GOLDEN)) ^ index.wrapping_mul(0xd605_bbb5_8c8a_bbb5)
         ))
     }
 

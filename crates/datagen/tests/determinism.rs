@@ -36,7 +36,16 @@ fn cli_output_is_byte_identical_across_runs() {
     let run = |name: &str| {
         let path = dir.path().join(name);
         let out = Command::new(env!("CARGO_BIN_EXE_sg-datagen"))
-            .args(["--db", "codeinsights", "--size", "1.5MB", "--seed", "7", "--quiet", "--out"])
+            .args([
+                "--db",
+                "codeinsights",
+                "--size",
+                "1.5MB",
+                "--seed",
+                "7",
+                "--quiet",
+                "--out",
+            ])
             .arg(&path)
             .output()
             .expect("run sg-datagen");
@@ -113,10 +122,17 @@ fn output_is_streamed_in_bounded_chunks() {
             &mut probe,
         )
         .expect("generate");
-        assert_eq!(stats.bytes, probe.total, "{db}: reported size differs from bytes written");
+        assert_eq!(
+            stats.bytes, probe.total,
+            "{db}: reported size differs from bytes written"
+        );
         assert!(probe.writes >= 24, "{db}: only {} writes", probe.writes);
         // 256 KiB buffer plus at most one row (a document payload is at most 120 KB of hex).
-        assert!(probe.largest < 512 << 10, "{db}: a single write of {} bytes", probe.largest);
+        assert!(
+            probe.largest < 512 << 10,
+            "{db}: a single write of {} bytes",
+            probe.largest
+        );
     }
 }
 

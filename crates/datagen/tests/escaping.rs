@@ -64,7 +64,19 @@ fn frontend_carries_the_awkward_text() {
     ] {
         assert!(has(exact), "no repo description equal to {exact:?}");
     }
-    for part in ["\n\\.\n", "$$", "\t", "\r\n", "é", "Ü", "🚀", "日本語", "\u{8}", "\u{b}", "\u{c}"] {
+    for part in [
+        "\n\\.\n",
+        "$$",
+        "\t",
+        "\r\n",
+        "é",
+        "Ü",
+        "🚀",
+        "日本語",
+        "\u{8}",
+        "\u{b}",
+        "\u{c}",
+    ] {
         assert!(contains(part), "no repo description containing {part:?}");
     }
     assert!(desc.iter().any(|d| d.is_none()), "no NULL description");
@@ -89,16 +101,24 @@ fn frontend_carries_the_awkward_text() {
         let v: serde_json::Value = serde_json::from_str(m).unwrap_or_else(|e| panic!("{e}: {m}"));
         assert!(v.is_object());
         let d = v.get("Description").or_else(|| v.get("description"));
-        if d.and_then(|d| d.as_str()).is_some_and(|d| d.contains('\n') && d.contains('\\')) {
+        if d.and_then(|d| d.as_str())
+            .is_some_and(|d| d.contains('\n') && d.contains('\\'))
+        {
             saw_tricky_json = true;
         }
     }
-    assert!(saw_tricky_json, "no metadata description with newlines and backslashes");
+    assert!(
+        saw_tricky_json,
+        "no metadata description with newlines and backslashes"
+    );
 
     // Odd timestamps: BC and infinities.
     let updated = column_values(block(&blocks, "repo"), "updated_at");
     for want in ["infinity", "-infinity", "0044-03-15 12:00:00+00 BC"] {
-        assert!(updated.iter().any(|u| u.as_deref() == Some(want)), "no updated_at {want}");
+        assert!(
+            updated.iter().any(|u| u.as_deref() == Some(want)),
+            "no updated_at {want}"
+        );
     }
 
     // JSONC settings keep their comments; the site config has no encryption keys.
@@ -122,7 +142,10 @@ fn codeintel_bytea_covers_every_byte_value() {
     let first = payloads[0].as_deref().expect("payload of document 1");
     let hex = first.strip_prefix("\\x").expect("hex bytea format");
     let expected: String = (0..=255u8).map(|b| format!("{b:02x}")).collect();
-    assert!(hex.starts_with(&expected), "document 1 does not start with bytes 00..ff");
+    assert!(
+        hex.starts_with(&expected),
+        "document 1 does not start with bytes 00..ff"
+    );
     let hashes = column_values(block(&blocks, "codeintel_scip_documents"), "payload_hash");
     let mut h: Vec<_> = hashes.into_iter().flatten().collect();
     let n = h.len();
@@ -141,7 +164,10 @@ fn codeinsights_carries_odd_floats_and_times() {
     let points = block(&blocks, "series_points");
     let values = column_values(points, "value");
     for want in ["NaN", "Infinity", "-Infinity", "-0", "1e-300", "0.1"] {
-        assert!(values.iter().any(|v| v.as_deref() == Some(want)), "no value {want}");
+        assert!(
+            values.iter().any(|v| v.as_deref() == Some(want)),
+            "no value {want}"
+        );
     }
     let times = column_values(points, "time");
     assert!(times.iter().flatten().any(|t| t.ends_with(" BC")), "no BC time");

@@ -110,10 +110,17 @@ fn check_frontend(server: &PgServer) {
     );
     // Triggers made one gitserver_repos and zoekt_repos row per repo; the trailer pinned them.
     assert_eq!(
-        scalar(server, &name, "SELECT count(*), count(DISTINCT updated_at), min(shard_id) FROM gitserver_repos;"),
+        scalar(
+            server,
+            &name,
+            "SELECT count(*), count(DISTINCT updated_at), min(shard_id) FROM gitserver_repos;"
+        ),
         format!("{repos}|1|gitserver-0")
     );
-    assert_eq!(scalar(server, &name, "SELECT count(*) FROM zoekt_repos;"), repos.to_string());
+    assert_eq!(
+        scalar(server, &name, "SELECT count(*) FROM zoekt_repos;"),
+        repos.to_string()
+    );
     // Sourcegraph's statistics triggers agree with the rows.
     assert_eq!(
         scalar(server, &name, "SELECT (SELECT row(sum(total), sum(cloned), sum(not_cloned), sum(cloning), sum(failed_fetch))::text FROM gitserver_repos_statistics) \
@@ -147,12 +154,20 @@ fn check_frontend(server: &PgServer) {
     );
     // Sequences continue after the generated ids.
     assert_eq!(
-        scalar(server, &name, "SELECT nextval('repo_id_seq'), nextval('users_id_seq');"),
+        scalar(
+            server,
+            &name,
+            "SELECT nextval('repo_id_seq'), nextval('users_id_seq');"
+        ),
         format!("{}|{}", repos + 1, stats.rows("users").expect("users") + 1)
     );
     assert_eq!(scalar(server, &name, "SELECT count(*) FROM migration_logs;"), "5");
     assert_eq!(
-        scalar(server, &name, "SELECT count(*) FROM critical_and_site_config WHERE contents LIKE '%encryption.keys%';"),
+        scalar(
+            server,
+            &name,
+            "SELECT count(*) FROM critical_and_site_config WHERE contents LIKE '%encryption.keys%';"
+        ),
         "0"
     );
     server.drop_database(&name);
@@ -183,7 +198,13 @@ fn check_codeintel(server: &PgServer) {
     );
     let lookup = block(&blocks, "codeintel_scip_document_lookup");
     assert_eq!(
-        server_digest(server, &name, "codeintel_scip_document_lookup", "document_path", Some("id")),
+        server_digest(
+            server,
+            &name,
+            "codeintel_scip_document_lookup",
+            "document_path",
+            Some("id")
+        ),
         text_digest(lookup, "document_path", false)
     );
     // The insert triggers filled the schema-version tables, one row per upload.
@@ -193,7 +214,11 @@ fn check_codeintel(server: &PgServer) {
         format!("{uploads}|{uploads}")
     );
     assert_eq!(
-        scalar(server, &name, "SELECT nextval('codeintel_scip_documents_id_seq');"),
+        scalar(
+            server,
+            &name,
+            "SELECT nextval('codeintel_scip_documents_id_seq');"
+        ),
         (stats.rows("codeintel_scip_documents").expect("docs") + 1).to_string()
     );
     server.drop_database(&name);
@@ -216,7 +241,11 @@ fn check_codeinsights(server: &PgServer) {
         ["t", "t"]
     );
     assert_eq!(
-        scalar(server, &name, "SELECT count(*) > 0 FROM series_points WHERE \"time\" < '0001-01-01 00:00:00+00';"),
+        scalar(
+            server,
+            &name,
+            "SELECT count(*) > 0 FROM series_points WHERE \"time\" < '0001-01-01 00:00:00+00';"
+        ),
         "t"
     );
     assert_eq!(

@@ -26,7 +26,7 @@ fn size_is_within_ten_percent() {
 #[test]
 fn bulk_tables_hold_most_bytes() {
     for (db, bulk, share) in [
-        (Db::Frontend, "repo", 0.7),
+        (Db::Frontend, "repo", 0.6),
         (Db::Codeintel, "codeintel_scip_documents", 0.75),
         (Db::Codeinsights, "series_points", 0.85),
     ] {

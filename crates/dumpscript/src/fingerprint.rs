@@ -107,7 +107,11 @@ pub fn normalize_type_name(name: &str) -> String {
             c => out.extend(c.to_lowercase()),
         }
     }
-    let out = out.trim().replace(" [", "[").replace("[ ", "[").replace(" ]", "]");
+    let out = out
+        .trim()
+        .replace(" [", "[")
+        .replace("[ ", "[")
+        .replace(" ]", "]");
     out.strip_prefix("pg_catalog.").unwrap_or(&out).to_string()
 }
 
@@ -128,7 +132,9 @@ impl Fingerprint {
 
     /// Parses a hash written by [`Fingerprint::hash_hex`].
     pub fn parse_hash(hex: &str) -> Option<u128> {
-        (hex.len() == 32).then(|| u128::from_str_radix(hex, 16).ok()).flatten()
+        (hex.len() == 32)
+            .then(|| u128::from_str_radix(hex, 16).ok())
+            .flatten()
     }
 }
 
@@ -299,7 +305,11 @@ fn canonical_float(field: &[u8], single: bool, out: &mut Vec<u8>) -> bool {
                 _ => return false,
             },
         };
-        let bits = if v.is_nan() { 0x7ff8_0000_0000_0000 } else { v.to_bits() };
+        let bits = if v.is_nan() {
+            0x7ff8_0000_0000_0000
+        } else {
+            v.to_bits()
+        };
         out.push(b'd');
         push_hex(out, bits, 16);
     }
@@ -554,7 +564,11 @@ mod tests {
             assert!(fast.is_some(), "{t}");
             assert_eq!(fast, parse_any_timestamptz(t.as_bytes()), "{t}");
         }
-        for t in ["2023-06-14 10:00:00+05:30:15", "0044-03-15 12:00:00+00 BC", "12023-06-14 10:00:00+00"] {
+        for t in [
+            "2023-06-14 10:00:00+05:30:15",
+            "0044-03-15 12:00:00+00 BC",
+            "12023-06-14 10:00:00+00",
+        ] {
             assert_eq!(parse_common_timestamptz(t.as_bytes()), None, "{t}");
             assert!(parse_any_timestamptz(t.as_bytes()).is_some(), "{t}");
         }
@@ -567,12 +581,18 @@ mod tests {
             canon(ColumnKind::Float8, "0.100000000000000006"),
             canon(ColumnKind::Float8, "0.1")
         );
-        assert_eq!(canon(ColumnKind::Float4, "0.100000001"), canon(ColumnKind::Float4, "0.1"));
+        assert_eq!(
+            canon(ColumnKind::Float4, "0.100000001"),
+            canon(ColumnKind::Float4, "0.1")
+        );
         assert_eq!(canon(ColumnKind::Float8, "NaN"), "d7ff8000000000000");
         assert_eq!(canon(ColumnKind::Float8, "-Infinity"), "dfff0000000000000");
         assert_eq!(canon(ColumnKind::Float4, "NaN"), "r7fc00000");
         assert_ne!(canon(ColumnKind::Float8, "-0"), canon(ColumnKind::Float8, "0"));
-        assert_eq!(canon(ColumnKind::Float8, "1e+300"), canon(ColumnKind::Float8, "1e300"));
+        assert_eq!(
+            canon(ColumnKind::Float8, "1e+300"),
+            canon(ColumnKind::Float8, "1e300")
+        );
     }
 
     #[test]
@@ -589,10 +609,22 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(ColumnKind::from_type_name("timestamp(3) with time zone"), ColumnKind::Timestamptz);
-        assert_eq!(ColumnKind::from_type_name("double precision[]"), ColumnKind::Float8Array);
-        assert_eq!(ColumnKind::from_type_name("\"pg_catalog\".\"float4\""), ColumnKind::Float4);
-        assert_eq!(ColumnKind::from_type_name("timestamp without time zone"), ColumnKind::Raw);
+        assert_eq!(
+            ColumnKind::from_type_name("timestamp(3) with time zone"),
+            ColumnKind::Timestamptz
+        );
+        assert_eq!(
+            ColumnKind::from_type_name("double precision[]"),
+            ColumnKind::Float8Array
+        );
+        assert_eq!(
+            ColumnKind::from_type_name("\"pg_catalog\".\"float4\""),
+            ColumnKind::Float4
+        );
+        assert_eq!(
+            ColumnKind::from_type_name("timestamp without time zone"),
+            ColumnKind::Raw
+        );
         assert_eq!(ColumnKind::from_type_name("\"text\""), ColumnKind::Raw);
     }
 

@@ -545,9 +545,7 @@ impl StatementScanner {
                 Quote::None => {
                     let c = b[pos];
                     match c {
-                        b';' if self.paren_depth <= 0 && self.begin_depth <= 0 => {
-                            return Scan::End(pos + 1)
-                        }
+                        b';' if self.paren_depth <= 0 && self.begin_depth <= 0 => return Scan::End(pos + 1),
                         b';' => pos += 1,
                         b'(' => {
                             self.paren_depth += 1;
@@ -819,11 +817,13 @@ mod tests {
         assert_eq!(
             labels,
             [
-                "trivia", "meta", "trivia", "stmt", "trivia", "stmt", "trivia", "stmt", "trivia",
-                "stmt", "trivia", "copy", "trivia", "data", "end", "stmt", "trivia", "meta"
+                "trivia", "meta", "trivia", "stmt", "trivia", "stmt", "trivia", "stmt", "trivia", "stmt",
+                "trivia", "copy", "trivia", "data", "end", "stmt", "trivia", "meta"
             ]
         );
-        assert!(whole[7].1.starts_with("COMMENT ON TABLE t IS 'it''s; -- not a comment';"));
+        assert!(whole[7]
+            .1
+            .starts_with("COMMENT ON TABLE t IS 'it''s; -- not a comment';"));
         assert_eq!(whole[13].1, "x\t\\\\.\n\\\\.\n;DROP\n");
     }
 
@@ -881,11 +881,17 @@ mod tests {
         ));
         assert!(matches!(
             lex_err(b"CREATE FUNCTION f() AS $$ body"),
-            LexError::Unterminated { what: "dollar-quoted string", .. }
+            LexError::Unterminated {
+                what: "dollar-quoted string",
+                ..
+            }
         ));
         assert!(matches!(
             lex_err(b"SELECT 'abc"),
-            LexError::Unterminated { what: "string literal", .. }
+            LexError::Unterminated {
+                what: "string literal",
+                ..
+            }
         ));
         assert!(matches!(lex_err(b"SELECT 1"), LexError::Unterminated { .. }));
         assert!(matches!(
@@ -898,7 +904,11 @@ mod tests {
     fn dollar_variants() {
         // $1 is a parameter, a$b$ an identifier; neither opens a quote.
         let k = kinds(b"PREPARE p AS SELECT $1, a$b$ FROM t;\nSELECT $q$;$q$;\n", 1);
-        let stmts: Vec<&str> = k.iter().filter(|(k, _)| k == "stmt").map(|(_, t)| t.as_str()).collect();
+        let stmts: Vec<&str> = k
+            .iter()
+            .filter(|(k, _)| k == "stmt")
+            .map(|(_, t)| t.as_str())
+            .collect();
         assert_eq!(stmts, ["PREPARE p AS SELECT $1, a$b$ FROM t;", "SELECT $q$;$q$;"]);
     }
 }

@@ -37,7 +37,9 @@ impl std::str::FromStr for Profile {
         match s {
             "none" => Ok(Profile::None),
             "cloudsql" => Ok(Profile::Cloudsql),
-            other => Err(format!("unknown sanitizer profile {other:?} (expected cloudsql or none)")),
+            other => Err(format!(
+                "unknown sanitizer profile {other:?} (expected cloudsql or none)"
+            )),
         }
     }
 }
@@ -45,9 +47,28 @@ impl std::str::FromStr for Profile {
 /// Extensions that a database owner may create without superuser (marked
 /// `trusted` in their control files) since PostgreSQL 13.
 pub const TRUSTED_EXTENSIONS: &[&str] = &[
-    "btree_gin", "btree_gist", "citext", "cube", "dict_int", "earthdistance", "fuzzystrmatch",
-    "hstore", "intarray", "isn", "lo", "ltree", "pg_trgm", "pgcrypto", "plpgsql", "seg",
-    "tablefunc", "tcn", "tsm_system_rows", "tsm_system_time", "unaccent", "uuid-ossp",
+    "btree_gin",
+    "btree_gist",
+    "citext",
+    "cube",
+    "dict_int",
+    "earthdistance",
+    "fuzzystrmatch",
+    "hstore",
+    "intarray",
+    "isn",
+    "lo",
+    "ltree",
+    "pg_trgm",
+    "pgcrypto",
+    "plpgsql",
+    "seg",
+    "tablefunc",
+    "tcn",
+    "tsm_system_rows",
+    "tsm_system_time",
+    "unaccent",
+    "uuid-ossp",
 ];
 
 /// Which extensions the loading user can create.
@@ -174,26 +195,35 @@ pub fn decide_tokens(opts: &SanitizeOptions, t: &[Token]) -> Decision {
     // SET name = value / SET name TO value
     if kw(0, "SET") {
         if kw(1, "SESSION") && kw(2, "AUTHORIZATION") || kw(1, "ROLE") {
-            return remove("owner", "role switches need membership in roles the target does not have");
+            return remove(
+                "owner",
+                "role switches need membership in roles the target does not have",
+            );
         }
         let name = ident(1);
         if let Some((_, since)) = SETTINGS_SINCE.iter().find(|(n, _)| *n == name) {
             if opts.target_major < *since {
                 return remove(
                     "setting",
-                    format!("PostgreSQL {} does not know {name} (added in {since})", opts.target_major),
+                    format!(
+                        "PostgreSQL {} does not know {name} (added in {since})",
+                        opts.target_major
+                    ),
                 );
             }
         }
         return Decision::Keep;
     }
     if kw(0, "RESET") && (kw(1, "ROLE") || kw(1, "SESSION")) {
-        return remove("owner", "role switches need membership in roles the target does not have");
+        return remove(
+            "owner",
+            "role switches need membership in roles the target does not have",
+        );
     }
 
     // Whole-database statements.
-    let on_database = kw(0, "COMMENT") && kw(1, "ON") && kw(2, "DATABASE")
-        || kw(0, "SECURITY") && kw(1, "LABEL");
+    let on_database =
+        kw(0, "COMMENT") && kw(1, "ON") && kw(2, "DATABASE") || kw(0, "SECURITY") && kw(1, "LABEL");
     if (kw(0, "CREATE") || kw(0, "DROP") || kw(0, "ALTER")) && kw(1, "DATABASE") || on_database {
         return remove("database", "the target database is created by the operator; a managed import cannot create, drop or alter databases");
     }
@@ -202,16 +232,30 @@ pub fn decide_tokens(opts: &SanitizeOptions, t: &[Token]) -> Decision {
     let schema_at = if kw(0, "COMMENT") && kw(1, "ON") && kw(2, "SCHEMA") {
         Some(3)
     } else if (kw(0, "CREATE") || kw(0, "DROP") || kw(0, "ALTER")) && kw(1, "SCHEMA") {
-        Some(if kw(2, "IF") { if kw(3, "NOT") { 5 } else { 4 } } else { 2 })
+        Some(if kw(2, "IF") {
+            if kw(3, "NOT") {
+                5
+            } else {
+                4
+            }
+        } else {
+            2
+        })
     } else {
         None
     };
     if let Some(i) = schema_at {
         if ident(i) == "public" {
-            return remove("schema-public", "schema public already exists and is not owned by the importing user");
+            return remove(
+                "schema-public",
+                "schema public already exists and is not owned by the importing user",
+            );
         }
         if kw(0, "ALTER") && t.iter().any(|x| x.is_kw("OWNER")) {
-            return remove("owner", "ownership changes need the target role and superuser or membership");
+            return remove(
+                "owner",
+                "ownership changes need the target role and superuser or membership",
+            );
         }
         return Decision::Keep;
     }
@@ -228,7 +272,10 @@ pub fn decide_tokens(opts: &SanitizeOptions, t: &[Token]) -> Decision {
         );
     }
     if kw(0, "COMMENT") && kw(1, "ON") && kw(2, "EXTENSION") {
-        return remove("extension-comment", "commenting on an extension needs its owner; managed servers own pre-installed extensions");
+        return remove(
+            "extension-comment",
+            "commenting on an extension needs its owner; managed servers own pre-installed extensions",
+        );
     }
     if (kw(0, "DROP") || kw(0, "ALTER")) && kw(1, "EXTENSION") {
         return remove("extension", "dropping or altering an extension needs its owner");
@@ -239,10 +286,16 @@ pub fn decide_tokens(opts: &SanitizeOptions, t: &[Token]) -> Decision {
         return remove("acl", "privileges name roles that do not exist on the target");
     }
     if kw(0, "ALTER") && kw(1, "DEFAULT") && kw(2, "PRIVILEGES") {
-        return remove("acl", "default privileges name roles that do not exist on the target");
+        return remove(
+            "acl",
+            "default privileges name roles that do not exist on the target",
+        );
     }
     if kw(0, "ALTER") && t.windows(2).any(|w| w[0].is_kw("OWNER") && w[1].is_kw("TO")) {
-        return remove("owner", "ownership changes need the target role and superuser or membership");
+        return remove(
+            "owner",
+            "ownership changes need the target role and superuser or membership",
+        );
     }
 
     // Superuser-only objects.
@@ -252,14 +305,23 @@ pub fn decide_tokens(opts: &SanitizeOptions, t: &[Token]) -> Decision {
         return remove("superuser", "event triggers need a superuser");
     }
     if create && kw(obj, "SUBSCRIPTION") {
-        return remove("superuser", "subscriptions need a superuser and are not part of the data");
+        return remove(
+            "superuser",
+            "subscriptions need a superuser and are not part of the data",
+        );
     }
     let mut i = 1;
-    while ["OR", "REPLACE", "TRUSTED", "PROCEDURAL"].iter().any(|k| kw(i, k)) {
+    while ["OR", "REPLACE", "TRUSTED", "PROCEDURAL"]
+        .iter()
+        .any(|k| kw(i, k))
+    {
         i += 1;
     }
     if kw(0, "CREATE") && kw(i, "LANGUAGE") {
-        return remove("superuser", "procedural languages need a superuser (plpgsql is already installed)");
+        return remove(
+            "superuser",
+            "procedural languages need a superuser (plpgsql is already installed)",
+        );
     }
     if kw(0, "COMMENT") && kw(1, "ON") && kw(2, "LANGUAGE") {
         return remove("superuser", "commenting on a language needs its owner");
@@ -351,11 +413,17 @@ mod tests {
             decide_statement(&SanitizeOptions::cloudsql(17), b"SET transaction_timeout = 0;"),
             Decision::Keep
         ));
-        assert!(removed("CREATE EXTENSION IF NOT EXISTS \"pg_stat_statements\" WITH SCHEMA \"public\";"));
-        assert!(!removed("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" WITH SCHEMA \"public\";"));
+        assert!(removed(
+            "CREATE EXTENSION IF NOT EXISTS \"pg_stat_statements\" WITH SCHEMA \"public\";"
+        ));
+        assert!(!removed(
+            "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" WITH SCHEMA \"public\";"
+        ));
         assert!(removed("COMMENT ON EXTENSION \"pg_trgm\" IS 'text similarity';"));
         assert!(removed("DROP EXTENSION IF EXISTS \"citext\";"));
-        assert!(removed("COMMENT ON SCHEMA \"public\" IS 'standard public schema';"));
+        assert!(removed(
+            "COMMENT ON SCHEMA \"public\" IS 'standard public schema';"
+        ));
         assert!(removed("DROP SCHEMA IF EXISTS \"public\";"));
         assert!(removed("CREATE SCHEMA public;"));
         assert!(!removed("CREATE SCHEMA \"other\";"));
@@ -363,26 +431,50 @@ mod tests {
         assert!(removed("GRANT ALL ON SCHEMA public TO PUBLIC;"));
         assert!(removed("CREATE DATABASE sg WITH TEMPLATE = template0;"));
         assert!(removed("COMMENT ON DATABASE sg IS 'x';"));
-        assert!(removed("CREATE EVENT TRIGGER t ON ddl_command_start EXECUTE FUNCTION f();"));
-        assert!(!removed("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;"));
+        assert!(removed(
+            "CREATE EVENT TRIGGER t ON ddl_command_start EXECUTE FUNCTION f();"
+        ));
+        assert!(!removed(
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;"
+        ));
         assert!(removed("CREATE OR REPLACE PROCEDURAL LANGUAGE plpgsql;"));
-        assert!(!removed("ALTER TABLE ONLY \"public\".\"t\" ADD CONSTRAINT \"owner_to\" PRIMARY KEY (\"id\");"));
-        assert!(matches!(d("COPY t FROM PROGRAM 'rm -rf /';"), Decision::Reject { .. }));
+        assert!(!removed(
+            "ALTER TABLE ONLY \"public\".\"t\" ADD CONSTRAINT \"owner_to\" PRIMARY KEY (\"id\");"
+        ));
+        assert!(matches!(
+            d("COPY t FROM PROGRAM 'rm -rf /';"),
+            Decision::Reject { .. }
+        ));
         assert!(matches!(d("COPY t FROM '/etc/passwd';"), Decision::Reject { .. }));
-        assert!(matches!(d("COPY \"public\".\"t\" (\"a\") FROM stdin;"), Decision::Keep));
+        assert!(matches!(
+            d("COPY \"public\".\"t\" (\"a\") FROM stdin;"),
+            Decision::Keep
+        ));
         // PG 12 targets: trusted extensions do not exist yet.
         assert!(matches!(
-            decide_statement(&SanitizeOptions::cloudsql(12), b"CREATE EXTENSION IF NOT EXISTS citext;"),
+            decide_statement(
+                &SanitizeOptions::cloudsql(12),
+                b"CREATE EXTENSION IF NOT EXISTS citext;"
+            ),
             Decision::Remove { .. }
         ));
         let mut o = SanitizeOptions::cloudsql(16);
-        o.extensions = ExtensionPolicy::Trusted { also: vec!["pg_stat_statements".into()] };
-        assert!(matches!(decide_statement(&o, b"CREATE EXTENSION pg_stat_statements;"), Decision::Keep));
+        o.extensions = ExtensionPolicy::Trusted {
+            also: vec!["pg_stat_statements".into()],
+        };
+        assert!(matches!(
+            decide_statement(&o, b"CREATE EXTENSION pg_stat_statements;"),
+            Decision::Keep
+        ));
     }
 
     #[test]
     fn none_keeps_everything() {
-        let o = SanitizeOptions { profile: Profile::None, target_major: 16, extensions: ExtensionPolicy::All };
+        let o = SanitizeOptions {
+            profile: Profile::None,
+            target_major: 16,
+            extensions: ExtensionPolicy::All,
+        };
         assert_eq!(decide_statement(&o, b"CREATE DATABASE x;"), Decision::Keep);
         assert_eq!(decide_meta(&o, b"connect"), Decision::Keep);
     }

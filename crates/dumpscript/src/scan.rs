@@ -6,13 +6,15 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LexError;
 use crate::error::ScanError;
 use crate::fingerprint::{ColumnKind, TableHasher};
 use crate::lexer::{Item, Lexer};
-use crate::error::LexError;
-use crate::sanitize::{decide_meta, decide_tokens, preview, write_commented, Change, Decision, SanitizeOptions};
-use crate::tokens::tokenize;
+use crate::sanitize::{
+    decide_meta, decide_tokens, preview, write_commented, Change, Decision, SanitizeOptions,
+};
 use crate::schema::TableColumns;
+use crate::tokens::tokenize;
 
 /// What one pass does besides checking the script.
 #[derive(Debug, Clone, Default)]
@@ -156,7 +158,10 @@ pub fn scan(
     }
     if !opts.lenient {
         if head.is_empty() {
-            return Err(ScanError::NotAPgDump { line: 1, detail: "the file is empty".into() });
+            return Err(ScanError::NotAPgDump {
+                line: 1,
+                detail: "the file is empty".into(),
+            });
         }
         if !head.trim_ascii_start().starts_with(b"--") || memchr::memmem::find(&head, HEADER).is_none() {
             let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -170,7 +175,10 @@ pub fn scan(
         }
     }
     let mut lexer = Lexer::new(std::io::Cursor::new(head).chain(input));
-    let mut out = CountingWriter { inner: output, bytes: 0 };
+    let mut out = CountingWriter {
+        inner: output,
+        bytes: 0,
+    };
     let mut report = ScanReport::default();
     let mut columns = TableColumns::default();
     let mut copy: Option<OpenCopy> = None;
@@ -215,7 +223,11 @@ pub fn scan(
                         out.commented(m.text)?;
                     }
                     Some(Decision::Reject { reason }) => {
-                        return Err(ScanError::Rejected { line: m.line, statement: preview(m.text), reason })
+                        return Err(ScanError::Rejected {
+                            line: m.line,
+                            statement: preview(m.text),
+                            reason,
+                        })
                     }
                 }
             }
@@ -234,7 +246,11 @@ pub fn scan(
                         need_newline = true;
                     }
                     Some(Decision::Reject { reason }) => {
-                        return Err(ScanError::Rejected { line: s.line, statement: preview(s.text), reason })
+                        return Err(ScanError::Rejected {
+                            line: s.line,
+                            statement: preview(s.text),
+                            reason,
+                        })
                     }
                 }
                 if let Some(target) = s.copy {

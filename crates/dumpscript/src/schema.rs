@@ -13,11 +13,29 @@ pub struct TableColumns {
 
 /// Words that end a column's type in a column definition.
 const TYPE_END: &[&str] = &[
-    "DEFAULT", "NOT", "NULL", "COLLATE", "CONSTRAINT", "GENERATED", "CHECK", "REFERENCES",
-    "PRIMARY", "UNIQUE", "STORAGE", "COMPRESSION",
+    "DEFAULT",
+    "NOT",
+    "NULL",
+    "COLLATE",
+    "CONSTRAINT",
+    "GENERATED",
+    "CHECK",
+    "REFERENCES",
+    "PRIMARY",
+    "UNIQUE",
+    "STORAGE",
+    "COMPRESSION",
 ];
 /// Words that start a table constraint rather than a column.
-const TABLE_CONSTRAINT: &[&str] = &["CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY", "FOREIGN", "EXCLUDE", "LIKE"];
+const TABLE_CONSTRAINT: &[&str] = &[
+    "CONSTRAINT",
+    "CHECK",
+    "UNIQUE",
+    "PRIMARY",
+    "FOREIGN",
+    "EXCLUDE",
+    "LIKE",
+];
 
 impl TableColumns {
     /// Records the columns of a `CREATE TABLE` statement; ignores anything else.
@@ -31,11 +49,16 @@ impl TableColumns {
 
     /// [`TableColumns::observe`] for a statement already tokenized.
     pub fn observe_tokens(&mut self, toks: &[Token]) -> bool {
-        let Some(mut i) = create_table_name_at(toks) else { return false };
-        let Some((name, next)) = qualified_name(toks, i) else { return false };
+        let Some(mut i) = create_table_name_at(toks) else {
+            return false;
+        };
+        let Some((name, next)) = qualified_name(toks, i) else {
+            return false;
+        };
         i = next;
         let mut cols: Vec<(String, String)> = Vec::new();
-        if toks.get(i).is_some_and(|t| t.is_kw("PARTITION")) && toks.get(i + 1).is_some_and(|t| t.is_kw("OF")) {
+        if toks.get(i).is_some_and(|t| t.is_kw("PARTITION")) && toks.get(i + 1).is_some_and(|t| t.is_kw("OF"))
+        {
             if let Some((parent, _)) = qualified_name(toks, i + 2) {
                 cols = self.tables.get(&parent).cloned().unwrap_or_default();
             }
@@ -104,7 +127,9 @@ fn create_table_name_at(toks: &[Token]) -> Option<usize> {
     }
     let mut i = 1;
     while toks.get(i).is_some_and(|t| {
-        ["GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED"].iter().any(|k| t.is_kw(k))
+        ["GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED"]
+            .iter()
+            .any(|k| t.is_kw(k))
     }) {
         i += 1;
     }
@@ -220,7 +245,13 @@ mod tests {
         let kinds: Vec<ColumnKind> = types.iter().map(|t| ColumnKind::from_type_name(t)).collect();
         assert_eq!(
             kinds,
-            [ColumnKind::Raw, ColumnKind::Timestamptz, ColumnKind::Float8, ColumnKind::Raw, ColumnKind::Raw]
+            [
+                ColumnKind::Raw,
+                ColumnKind::Timestamptz,
+                ColumnKind::Float8,
+                ColumnKind::Raw,
+                ColumnKind::Raw
+            ]
         );
         let (_, types) = t.types_for("public.series_points", &["value".into(), "missing".into()]);
         assert_eq!(types, ["double precision", ""]);

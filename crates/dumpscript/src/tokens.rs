@@ -104,7 +104,9 @@ pub fn tokenize_limit(text: &[u8], limit: usize) -> Result<Vec<Token>, InvalidUt
                     i = body_start + j + tag_len;
                 }
                 None => {
-                    out.push(Token::Dollar(String::from_utf8_lossy(&b[body_start..]).into_owned()));
+                    out.push(Token::Dollar(
+                        String::from_utf8_lossy(&b[body_start..]).into_owned(),
+                    ));
                     i = n;
                 }
             }

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use dumpscript::{scan, ScanError, ScanOptions, ScanReport, SanitizeOptions};
+use dumpscript::{scan, SanitizeOptions, ScanError, ScanOptions, ScanReport};
 
 fn dumps_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dumps")
@@ -11,7 +11,14 @@ fn dumps_dir() -> PathBuf {
 
 fn all_dumps() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    for v in ["pgdump12", "pgdump14", "pgdump16", "pgdump16-from-pg16", "pgdump17", "pgdump18"] {
+    for v in [
+        "pgdump12",
+        "pgdump14",
+        "pgdump16",
+        "pgdump16-from-pg16",
+        "pgdump17",
+        "pgdump18",
+    ] {
         for db in ["frontend", "codeintel", "codeinsights"] {
             let p = dumps_dir().join(v).join(format!("{db}.sql"));
             let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -39,16 +46,26 @@ fn run(input: impl Read, opts: &ScanOptions) -> Result<(ScanReport, Vec<u8>), Sc
 }
 
 fn fp_opts() -> ScanOptions {
-    ScanOptions { fingerprint: true, ..ScanOptions::default() }
+    ScanOptions {
+        fingerprint: true,
+        ..ScanOptions::default()
+    }
 }
 
 #[test]
 fn every_fixture_passes_through_unchanged_and_fingerprints() {
     for (name, bytes) in all_dumps() {
         let (r, out) = run(&bytes[..], &fp_opts()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out, bytes, "{name}: output differs from input without a sanitizer");
+        assert_eq!(
+            out, bytes,
+            "{name}: output differs from input without a sanitizer"
+        );
         assert_eq!(r.bytes_in, bytes.len() as u64);
-        assert_eq!(r.lines, bytes.iter().filter(|b| **b == b'\n').count() as u64, "{name}");
+        assert_eq!(
+            r.lines,
+            bytes.iter().filter(|b| **b == b'\n').count() as u64,
+            "{name}"
+        );
         let copies = bytes.windows(5).filter(|w| *w == b"\nCOPY").count();
         assert_eq!(r.tables.len(), copies, "{name}: one fingerprint per COPY block");
         assert!(r.dumped_by.is_some() && r.dumped_from.is_some(), "{name}");
@@ -59,7 +76,10 @@ fn every_fixture_passes_through_unchanged_and_fingerprints() {
             assert_eq!(sg.first_version.as_deref(), Some("3.20.0"));
             assert_eq!(r.tables.len(), 169);
             let repo = r.tables.iter().find(|t| t.table == "public.repo").expect("repo");
-            assert_eq!(repo.rows, 3, "{name}: repo rows (one has a \\. line in its description)");
+            assert_eq!(
+                repo.rows, 3,
+                "{name}: repo rows (one has a \\. line in its description)"
+            );
         }
     }
 }
@@ -68,12 +88,21 @@ fn every_fixture_passes_through_unchanged_and_fingerprints() {
 fn fingerprints_agree_across_pg_dump_versions_of_one_source() {
     let dumps = all_dumps();
     let by = |v: &str, db: &str| {
-        let (_, b) = dumps.iter().find(|(n, _)| n == &format!("{v}/{db}")).expect("dump");
+        let (_, b) = dumps
+            .iter()
+            .find(|(n, _)| n == &format!("{v}/{db}"))
+            .expect("dump");
         run(&b[..], &fp_opts()).expect("scan").0.tables
     };
     for db in ["frontend", "codeintel", "codeinsights"] {
         let base = by("pgdump12", db);
-        for v in ["pgdump14", "pgdump16", "pgdump17", "pgdump18", "pgdump16-from-pg16"] {
+        for v in [
+            "pgdump14",
+            "pgdump16",
+            "pgdump17",
+            "pgdump18",
+            "pgdump16-from-pg16",
+        ] {
             let other = by(v, db);
             let key = |t: &dumpscript::TableData| (t.table.clone(), t.rows, t.hash.clone());
             let mut a: Vec<_> = base.iter().map(key).collect();
@@ -88,8 +117,15 @@ fn fingerprints_agree_across_pg_dump_versions_of_one_source() {
 #[test]
 fn read_size_does_not_change_the_result() {
     let dumps = all_dumps();
-    let (_, bytes) = dumps.iter().find(|(n, _)| n == "pgdump18/frontend").expect("dump");
-    let opts = ScanOptions { sanitize: Some(SanitizeOptions::cloudsql(16)), fingerprint: true, lenient: false };
+    let (_, bytes) = dumps
+        .iter()
+        .find(|(n, _)| n == "pgdump18/frontend")
+        .expect("dump");
+    let opts = ScanOptions {
+        sanitize: Some(SanitizeOptions::cloudsql(16)),
+        fingerprint: true,
+        lenient: false,
+    };
     let whole = run(&bytes[..], &opts).expect("whole");
     for step in [1, 7, 4096, 65536] {
         let got = run(Trickle(bytes, step), &opts).expect("trickle");
@@ -101,7 +137,10 @@ fn read_size_does_not_change_the_result() {
 #[test]
 fn cloudsql_profile_on_fixtures() {
     for (name, bytes) in all_dumps() {
-        let opts = ScanOptions { sanitize: Some(SanitizeOptions::cloudsql(16)), ..ScanOptions::default() };
+        let opts = ScanOptions {
+            sanitize: Some(SanitizeOptions::cloudsql(16)),
+            ..ScanOptions::default()
+        };
         let (r, out) = run(&bytes[..], &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let text = String::from_utf8(out.clone()).expect("utf8");
         // Line numbers are kept.
@@ -112,13 +151,19 @@ fn cloudsql_profile_on_fixtures() {
         );
         let rules: Vec<&str> = r.changes.iter().map(|c| c.rule.as_str()).collect();
         let active = |needle: &str| text.lines().any(|l| l.starts_with(needle));
-        assert!(!active("CREATE EXTENSION IF NOT EXISTS \"pg_stat_statements\""), "{name}");
+        assert!(
+            !active("CREATE EXTENSION IF NOT EXISTS \"pg_stat_statements\""),
+            "{name}"
+        );
         assert!(!active("COMMENT ON EXTENSION"), "{name}");
         assert!(!active("\\restrict") && !active("\\unrestrict"), "{name}");
         assert!(!active("SET transaction_timeout"), "{name}");
         assert!(!active("COMMENT ON SCHEMA \"public\""), "{name}");
         if name.contains("frontend") {
-            assert!(active("CREATE EXTENSION IF NOT EXISTS \"citext\""), "{name}: trusted extensions stay");
+            assert!(
+                active("CREATE EXTENSION IF NOT EXISTS \"citext\""),
+                "{name}: trusted extensions stay"
+            );
             assert!(rules.contains(&"extension"), "{name}");
         }
         for c in &r.changes {
@@ -127,7 +172,10 @@ fn cloudsql_profile_on_fixtures() {
         // The data is untouched: every COPY block is byte-identical.
         let copies = |s: &[u8]| -> Vec<Vec<u8>> {
             let t = String::from_utf8_lossy(s).into_owned();
-            t.split("\nCOPY ").skip(1).map(|b| b.split("\n\\.\n").next().unwrap_or("").as_bytes().to_vec()).collect()
+            t.split("\nCOPY ")
+                .skip(1)
+                .map(|b| b.split("\n\\.\n").next().unwrap_or("").as_bytes().to_vec())
+                .collect()
         };
         assert_eq!(copies(&out), copies(&bytes), "{name}: COPY data changed");
     }

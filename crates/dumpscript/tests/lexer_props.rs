@@ -51,12 +51,21 @@ fn copy_field() -> impl Strategy<Value = String> {
 fn piece() -> impl Strategy<Value = Piece> {
     prop_oneof![
         text().prop_map(|t| Piece::Stmt(format!("SELECT '{}';", t.replace('\'', "''")))),
-        text().prop_map(|t| Piece::Stmt(format!("COMMENT ON TABLE \"{}\" IS E'{}';", t.replace('"', "\"\""), t.replace('\\', "\\\\").replace('\'', "\\'")))),
+        text().prop_map(|t| Piece::Stmt(format!(
+            "COMMENT ON TABLE \"{}\" IS E'{}';",
+            t.replace('"', "\"\""),
+            t.replace('\\', "\\\\").replace('\'', "\\'")
+        ))),
         text().prop_map(|t| {
             let body = t.replace("$fn$", "");
-            Piece::Stmt(format!("CREATE FUNCTION f() RETURNS text AS $fn${body}$fn$ LANGUAGE sql;"))
+            Piece::Stmt(format!(
+                "CREATE FUNCTION f() RETURNS text AS $fn${body}$fn$ LANGUAGE sql;"
+            ))
         }),
-        text().prop_map(|t| Piece::Stmt(format!("SELECT 1 /* {} */ + 2;", t.replace("/*", "").replace("*/", "")))),
+        text().prop_map(|t| Piece::Stmt(format!(
+            "SELECT 1 /* {} */ + 2;",
+            t.replace("/*", "").replace("*/", "")
+        ))),
         "[a-z]{1,8}( [a-z0-9]{1,8})?".prop_map(|m| Piece::Meta(format!("\\{m}"))),
         proptest::collection::vec(proptest::collection::vec(copy_field(), 1..4), 0..5)
             .prop_map(|rows| Piece::Copy(rows.into_iter().map(|r| r.join("\t")).collect())),

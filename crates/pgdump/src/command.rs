@@ -101,8 +101,7 @@ impl Invocation {
             }
             Mode::Kubectl => {
                 needs_target("pod")?;
-                let mut a: Vec<String> =
-                    vec!["exec".into(), "-i".into(), t.target.clone(), "--".into()];
+                let mut a: Vec<String> = vec!["exec".into(), "-i".into(), t.target.clone(), "--".into()];
                 if t.password.is_some() {
                     a.extend([
                         "sh".into(),
@@ -430,11 +429,9 @@ impl DumpCommand {
         let partial = partial_path(&self.output);
         let io = |context: String| move |source| DumpError::Io { context, source };
         if let Some(parent) = self.output.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(io(format!("cannot create {}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
         }
-        let mut file =
-            File::create(&partial).map_err(io(format!("cannot create {}", partial.display())))?;
+        let mut file = File::create(&partial).map_err(io(format!("cannot create {}", partial.display())))?;
         let mut running = self.spawn()?;
         let copied = std::io::copy(&mut running.stdout, &mut file);
         let result = match copied {
@@ -652,8 +649,7 @@ impl RestoreCommand {
     pub fn run(&self) -> Result<(), DumpError> {
         let io = |context: String| move |source| DumpError::Io { context, source };
         // Opened in every mode, so a missing file fails here, clearly.
-        let file =
-            File::open(&self.input).map_err(io(format!("cannot open {}", self.input.display())))?;
+        let file = File::open(&self.input).map_err(io(format!("cannot open {}", self.input.display())))?;
         let file = (self.inv.ctx.mode != Mode::PgDump).then_some(file);
         let mut cmd = self.inv.command();
         let secret = self.inv.stdin_secret();
@@ -693,11 +689,7 @@ impl RestoreCommand {
         result?;
         match fed {
             Some(Ok(Err(e))) => Err(DumpError::Io {
-                context: format!(
-                    "cannot send {} to {}",
-                    self.input.display(),
-                    self.inv.program
-                ),
+                context: format!("cannot send {} to {}", self.input.display(), self.inv.program),
                 source: e,
             }),
             _ => Ok(()),
@@ -835,12 +827,9 @@ mod tests {
         let mut t = preset("local");
         t.pgsql.target = "h; touch /tmp/pwned #".into();
         t.pgsql.dbname = "sg$(id)`whoami`'q".into();
-        let cmds =
-            dump_commands(Mode::PgDump, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
+        let cmds = dump_commands(Mode::PgDump, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
         let (_, c) = &cmds[0];
-        assert!(c
-            .args()
-            .contains(&"--host=h; touch /tmp/pwned #".to_string()));
+        assert!(c.args().contains(&"--host=h; touch /tmp/pwned #".to_string()));
         assert!(c.args().contains(&"--dbname=sg$(id)`whoami`'q".to_string()));
         assert!(c
             .display()
@@ -879,30 +868,19 @@ mod tests {
         let mut t = preset("local");
         t.pgsql.target = "10.0.0.5".into();
         t.pgsql.port = Some(5432);
-        let cmds =
-            restore_commands(Mode::PgDump, &t, Path::new("src-snapshot"), "psql").expect("build");
+        let cmds = restore_commands(Mode::PgDump, &t, Path::new("src-snapshot"), "psql").expect("build");
         assert_eq!(
             cmds[0].1.display(),
             "PGPASSWORD=\"$PGSQL_PASSWORD\" psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --single-transaction --username=sg --dbname=sg --host=10.0.0.5 --port=5432 --file=src-snapshot/pgsql.sql > /dev/null"
         );
-        let cmds = restore_commands(
-            Mode::Docker,
-            &preset("docker"),
-            Path::new("src-snapshot"),
-            "psql",
-        )
-        .expect("build");
+        let cmds = restore_commands(Mode::Docker, &preset("docker"), Path::new("src-snapshot"), "psql")
+            .expect("build");
         assert_eq!(
             cmds[1].1.display(),
             "PGPASSWORD=\"$CODEINTEL_PASSWORD\" docker exec -i -e PGPASSWORD codeintel-db psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --single-transaction --username=sg --dbname=sg --file=- < src-snapshot/codeintel.sql > /dev/null"
         );
-        let mut cmds = restore_commands(
-            Mode::Kubectl,
-            &preset("k8s"),
-            Path::new("src-snapshot"),
-            "psql",
-        )
-        .expect("build");
+        let mut cmds = restore_commands(Mode::Kubectl, &preset("k8s"), Path::new("src-snapshot"), "psql")
+            .expect("build");
         cmds[2].1.without_single_transaction();
         assert_eq!(
             cmds[2].1.display(),

@@ -165,11 +165,7 @@ pub enum DumpError {
 }
 
 fn fmt_host(host: &str, port: Option<u16>) -> String {
-    let host = if host.is_empty() {
-        "the default host"
-    } else {
-        host
-    };
+    let host = if host.is_empty() { "the default host" } else { host };
     match port {
         Some(p) => format!("{host} port {p}"),
         None => host.to_string(),
@@ -233,10 +229,7 @@ impl Captured {
     pub(crate) fn text(&self, secret: Option<&str>) -> String {
         let mut s = String::from_utf8_lossy(&self.head).into_owned();
         if self.omitted > 0 {
-            s.push_str(&format!(
-                "\n[… {} bytes of stderr omitted …]\n",
-                self.omitted
-            ));
+            s.push_str(&format!("\n[… {} bytes of stderr omitted …]\n", self.omitted));
         }
         let (a, b) = self.tail.as_slices();
         let mut tail = a.to_vec();
@@ -286,7 +279,8 @@ impl Context {
         } else if program == "docker" {
             "install the Docker CLI, or use pg_dump mode with a targets file".to_string()
         } else if program == "kubectl" {
-            "install kubectl and select the cluster context, or use pg_dump mode with a targets file".to_string()
+            "install kubectl and select the cluster context, or use pg_dump mode with a targets file"
+                .to_string()
         } else {
             format!(
                 "install the PostgreSQL client tools ({tool}) of the server's major version or newer, or give the full path to {tool}"
@@ -305,7 +299,9 @@ impl Context {
             let major = server.split('.').next().unwrap_or(&server).to_string();
             return DumpError::ServerVersionMismatch {
                 role,
-                hint: format!("use pg_dump {major} or newer (pg_dump must be at least the server's major version)"),
+                hint: format!(
+                    "use pg_dump {major} or newer (pg_dump must be at least the server's major version)"
+                ),
                 server,
                 pg_dump,
             };
@@ -327,10 +323,7 @@ impl Context {
                     detail: server_message(line),
                 };
             }
-            if line.contains("FATAL:")
-                && line.contains("database \"")
-                && line.contains("\" does not exist")
-            {
+            if line.contains("FATAL:") && line.contains("database \"") && line.contains("\" does not exist") {
                 return DumpError::DatabaseNotFound {
                     role,
                     dbname: self.dbname.clone(),
@@ -389,11 +382,7 @@ impl Context {
                         .to_string(),
                 };
             }
-            return DumpError::StatementFailed {
-                role,
-                line,
-                message,
-            };
+            return DumpError::StatementFailed { role, line, message };
         }
         // psql reading plain stdin reports errors without a location.
         if self.tool.contains("psql") {
@@ -485,10 +474,7 @@ fn psql_error(stderr: &str) -> Option<(Option<u64>, String)> {
             continue;
         };
         let location = &rest[..err_at];
-        let line_no = location
-            .rsplit(':')
-            .next()
-            .and_then(|n| n.parse::<u64>().ok());
+        let line_no = location.rsplit(':').next().and_then(|n| n.parse::<u64>().ok());
         let msg_start = err_at + ": ERROR:".len();
         let mut message = rest[msg_start..].trim().to_string();
         for more in lines.by_ref() {
@@ -685,10 +671,7 @@ mod tests {
     #[test]
     fn other_failures_keep_the_tail() {
         let e = ctx(Mode::PgDump).classify(ExitInfo::Signal(9), "a\nb\n");
-        assert_eq!(
-            e.to_string(),
-            "pgsql: pg_dump failed (killed by signal 9): a | b"
-        );
+        assert_eq!(e.to_string(), "pgsql: pg_dump failed (killed by signal 9): a | b");
     }
 
     #[test]

@@ -57,6 +57,4 @@ pub use command::{
 };
 pub use error::{DumpError, ExitInfo};
 pub use role::{DbRole, Mode, ParseModeError};
-pub use targets::{
-    Field, InvalidValue, Password, Target, Targets, TargetsError, TargetsSource, PRESETS,
-};
+pub use targets::{Field, InvalidValue, Password, Target, Targets, TargetsError, TargetsSource, PRESETS};

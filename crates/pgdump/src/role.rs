@@ -158,10 +158,7 @@ mod tests {
         assert_eq!(DbRole::Pgsql.legacy_file_name(), Some("primary.sql"));
         assert_eq!(DbRole::Codeintel.legacy_file_name(), None);
         assert_eq!(DbRole::Pgsql.legacy_yaml_key(), Some("primary"));
-        assert_eq!(
-            DbRole::Codeinsights.import_database_name(),
-            "codeinsights-db"
-        );
+        assert_eq!(DbRole::Codeinsights.import_database_name(), "codeinsights-db");
         assert_eq!(DbRole::Codeintel.password_env(), "CODEINTEL_PASSWORD");
     }
 
@@ -170,12 +167,8 @@ mod tests {
         assert_eq!("pg_dump".parse::<Mode>(), Ok(Mode::PgDump));
         assert_eq!("docker".parse::<Mode>(), Ok(Mode::Docker));
         assert_eq!("kubectl".parse::<Mode>(), Ok(Mode::Kubectl));
-        let err = "k8s"
-            .parse::<Mode>()
-            .expect_err("k8s is a preset, not a mode");
-        assert!(err
-            .to_string()
-            .contains("expected pg_dump, docker or kubectl"));
+        let err = "k8s".parse::<Mode>().expect_err("k8s is a preset, not a mode");
+        assert!(err.to_string().contains("expected pg_dump, docker or kubectl"));
         assert_eq!(Mode::Kubectl.default_preset(), "k8s");
         assert_eq!(Mode::PgDump.default_preset(), "local");
     }

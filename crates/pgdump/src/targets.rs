@@ -242,10 +242,11 @@ pub(crate) fn check_value(field: Field, value: &str) -> Result<(), InvalidValue>
         Field::Dbname if value.contains('=') => {
             bad("contains '=', so libpq would read it as a connection string, not a database name")
         }
-        Field::Dbname if {
-            let lower = value.to_ascii_lowercase();
-            lower.starts_with("postgres://") || lower.starts_with("postgresql://")
-        } =>
+        Field::Dbname
+            if {
+                let lower = value.to_ascii_lowercase();
+                lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+            } =>
         {
             bad("is a postgres:// URI, so libpq would read it as a connection string, not a database name")
         }
@@ -476,8 +477,7 @@ fn parse_error(path: &Path, e: &serde_yaml_ng::Error) -> TargetsError {
     let hint = if message.starts_with("unknown field") {
         "the top-level keys are pgsql (or primary), codeintel and codeinsights".to_string()
     } else if message.contains("unknown field") {
-        "each database takes target, dbname, username, password (optional) and port (optional)"
-            .to_string()
+        "each database takes target, dbname, username, password (optional) and port (optional)".to_string()
     } else if let Some(field) = between(&message, "missing field `", "`") {
         if ["pgsql", "codeintel", "codeinsights"].contains(&field) {
             format!("add a `{field}:` section with target, dbname and username")
@@ -487,15 +487,13 @@ fn parse_error(path: &Path, e: &serde_yaml_ng::Error) -> TargetsError {
             format!("add `{field}: …` to this section")
         }
     } else if message.contains("duplicate") {
-        "give each key once (`primary` is the old name of `pgsql`, so use only one of them)"
-            .to_string()
+        "give each key once (`primary` is the old name of `pgsql`, so use only one of them)".to_string()
     } else if message.contains("more than one document") {
         "the file must hold a single YAML document (remove the `---` separators)".to_string()
     } else if message.contains("password") {
         "fix the value, or leave `password` out and set PGSQL_PASSWORD, CODEINTEL_PASSWORD or CODEINSIGHTS_PASSWORD in the environment".to_string()
     } else {
-        "fix the value in the file; values are passed to pg_dump verbatim and must be plain names"
-            .to_string()
+        "fix the value in the file; values are passed to pg_dump verbatim and must be plain names".to_string()
     };
     TargetsError::Parse {
         path: path.to_path_buf(),
@@ -545,9 +543,7 @@ impl<'de, const F: u8> Deserialize<'de> for Checked<F> {
                 match check_value(field, s) {
                     Ok(()) => Ok(Checked(s.to_string())),
                     // Never echo a password back.
-                    Err(e) if field == Field::Password => {
-                        Err(E::custom(format!("password {}", e.reason)))
-                    }
+                    Err(e) if field == Field::Password => Err(E::custom(format!("password {}", e.reason))),
                     Err(e) => Err(E::custom(format!("{field} {s:?} {}", e.reason))),
                 }
             }
@@ -693,8 +689,7 @@ impl<'de> Deserialize<'de> for RawTargets {
                 Ok(RawTargets {
                     pgsql: pgsql.ok_or_else(|| de::Error::missing_field("pgsql"))?,
                     codeintel: codeintel.ok_or_else(|| de::Error::missing_field("codeintel"))?,
-                    codeinsights: codeinsights
-                        .ok_or_else(|| de::Error::missing_field("codeinsights"))?,
+                    codeinsights: codeinsights.ok_or_else(|| de::Error::missing_field("codeinsights"))?,
                 })
             }
         }
@@ -745,10 +740,7 @@ codeinsights:
     fn reads_pgsql_key() {
         let t = parse(GOOD).expect("parse");
         assert_eq!(t.pgsql.target, "db.internal");
-        assert_eq!(
-            t.pgsql.password.as_ref().map(Password::expose),
-            Some("s3cret")
-        );
+        assert_eq!(t.pgsql.password.as_ref().map(Password::expose), Some("s3cret"));
         assert_eq!(t.codeintel.dbname, "sg_codeintel");
         assert_eq!(t.codeintel.port, Some(5433));
         assert_eq!(t.codeintel.password, None);
@@ -778,10 +770,7 @@ codeinsights:
         let text = GOOD.replace("  port: 5433", "  prot: 5433");
         let (line, column, message, hint) = parse_err(&text);
         assert_eq!((line, column), (Some(10), Some(3)));
-        assert!(
-            message.contains("codeintel: unknown field `prot`"),
-            "{message}"
-        );
+        assert!(message.contains("codeintel: unknown field `prot`"), "{message}");
         assert!(hint.contains("target, dbname, username"), "{hint}");
 
         let (line, _, message, hint) = parse_err(&format!("{GOOD}frontend:\n  target: x\n"));
@@ -803,10 +792,7 @@ codeinsights:
 
         let text: String = GOOD.lines().take(10).map(|l| format!("{l}\n")).collect();
         let (_, _, message, hint) = parse_err(&text);
-        assert!(
-            message.contains("missing field `codeinsights`"),
-            "{message}"
-        );
+        assert!(message.contains("missing field `codeinsights`"), "{message}");
         assert!(hint.contains("codeinsights:"), "{hint}");
     }
 
@@ -830,39 +816,15 @@ codeinsights:
                 "target: -oProxyCommand=x",
                 "starts with '-'",
             ),
-            (
-                "target: db.internal",
-                "target: \"--help\"",
-                "starts with '-'",
-            ),
-            (
-                "dbname: sg\n",
-                "dbname: postgres://u@h/db\n",
-                "postgres:// URI",
-            ),
-            (
-                "dbname: sg\n",
-                "dbname: PostgreSQL://h/db\n",
-                "postgres:// URI",
-            ),
+            ("target: db.internal", "target: \"--help\"", "starts with '-'"),
+            ("dbname: sg\n", "dbname: postgres://u@h/db\n", "postgres:// URI"),
+            ("dbname: sg\n", "dbname: PostgreSQL://h/db\n", "postgres:// URI"),
             ("dbname: sg\n", "dbname: \"sg\\nx\"\n", "control character"),
             ("dbname: sg\n", "dbname: \"sg\\0\"\n", "control character"),
             ("dbname: sg\n", "dbname: ''\n", "is empty"),
-            (
-                "username: sg\n",
-                "username: --superuser\n",
-                "starts with '-'",
-            ),
-            (
-                "username: sg\n",
-                "username: \"a\\tb\"\n",
-                "control character",
-            ),
-            (
-                "password: s3cret",
-                "password: \"s3\\ncret\"",
-                "control character",
-            ),
+            ("username: sg\n", "username: --superuser\n", "starts with '-'"),
+            ("username: sg\n", "username: \"a\\tb\"\n", "control character"),
+            ("password: s3cret", "password: \"s3\\ncret\"", "control character"),
             ("password: s3cret", "password: ''", "is empty"),
             ("port: 5433", "port: 0", "not between 1 and 65535"),
             ("port: 5433", "port: 70000", "not between 1 and 65535"),
@@ -882,10 +844,7 @@ codeinsights:
     fn accepted_odd_values() {
         // Shell metacharacters are fine: values never pass through a shell.
         let text = GOOD
-            .replace(
-                "dbname: sg\n",
-                "dbname: \"sg; rm -rf / `id` $(touch /tmp/x)\"\n",
-            )
+            .replace("dbname: sg\n", "dbname: \"sg; rm -rf / `id` $(touch /tmp/x)\"\n")
             .replace("port: 5433", "port: '5433'")
             .replace("username: postgres", "username: 12345");
         let t = parse(&text).expect("parse");
@@ -896,10 +855,7 @@ codeinsights:
 
     #[test]
     fn empty_and_bad_documents() {
-        assert!(matches!(
-            parse("# nothing\n\n"),
-            Err(TargetsError::Empty { .. })
-        ));
+        assert!(matches!(parse("# nothing\n\n"), Err(TargetsError::Empty { .. })));
         let (_, _, message, _) = parse_err("pgsql: [1\n");
         assert!(!message.is_empty());
         let (line, _, message, _) = parse_err("- a\n- b\n");
@@ -948,14 +904,8 @@ codeinsights:
             })
             .expect("apply");
         assert_eq!(changed, vec![DbRole::Pgsql]);
-        assert_eq!(
-            t.pgsql.password.as_ref().map(Password::expose),
-            Some("from env")
-        );
-        assert_eq!(
-            t.codeintel.password.as_ref().map(Password::expose),
-            Some("sg")
-        );
+        assert_eq!(t.pgsql.password.as_ref().map(Password::expose), Some("from env"));
+        assert_eq!(t.codeintel.password.as_ref().map(Password::expose), Some("sg"));
         let err = t
             .apply_password_overrides(|v| (v == "CODEINSIGHTS_PASSWORD").then(|| "a\nb".into()))
             .expect_err("newline");

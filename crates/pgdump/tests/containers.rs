@@ -14,10 +14,7 @@ use testkit::{client_bin_dir, CloudSqlDb, PgServer};
 /// Shims whose "containers" reach `server` on TCP.
 fn shims(server: &PgServer, dir: &Path) -> ShimEnv {
     let env = install_shims(&dir.join("shims"), &client_bin_dir(16));
-    env.set_container_env(&[
-        ("PGHOST", server.host()),
-        ("PGPORT", &server.port().to_string()),
-    ]);
+    env.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
     env
 }
 
@@ -54,8 +51,7 @@ fn docker_mode_dumps_through_docker_exec() {
         container_target("codeintel-db", &b),
         container_target("codeinsights-db", &c),
     );
-    let mut cmds =
-        dump_commands(Mode::Docker, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
+    let mut cmds = dump_commands(Mode::Docker, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
     for (role, cmd) in &mut cmds {
         cmd.env("PATH", shim.path_var());
         let (out, result) = dump(cmd);
@@ -93,8 +89,7 @@ fn kubectl_mode_sends_the_password_on_stdin() {
         container_target("statefulset/codeintel-db", &b),
         container_target("statefulset/codeinsights-db", &c),
     );
-    let mut cmds =
-        dump_commands(Mode::Kubectl, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
+    let mut cmds = dump_commands(Mode::Kubectl, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
     for (role, cmd) in &mut cmds {
         cmd.env("PATH", shim.path_var());
         // A PGPASSWORD in our own environment must not be what logs in.
@@ -190,13 +185,8 @@ fn no_password_means_none_is_sent() {
     target.password = None;
     for mode in [Mode::Docker, Mode::Kubectl] {
         shim.clear_log();
-        let mut cmds = dump_commands(
-            mode,
-            &same_targets(target.clone()),
-            Path::new("o"),
-            "pg_dump",
-        )
-        .expect("build");
+        let mut cmds =
+            dump_commands(mode, &same_targets(target.clone()), Path::new("o"), "pg_dump").expect("build");
         let cmd = &mut cmds[0].1;
         cmd.env("PATH", shim.path_var());
         // Even with PGPASSWORD in our environment, nothing forwards it.

@@ -18,8 +18,7 @@ fn script(mode: Mode, preset: &str) -> String {
     lines.join("\n")
 }
 
-const FLAGS: &str =
-    "--clean --format=plain --if-exists --no-acl --no-owner --quote-all-identifiers";
+const FLAGS: &str = "--clean --format=plain --if-exists --no-acl --no-owner --quote-all-identifiers";
 
 #[test]
 fn preset_scripts_exact() {
@@ -52,8 +51,7 @@ fn preset_scripts_exact() {
         )
     );
     // A mode with another mode's preset, as src-cli allows (`--targets=`).
-    assert!(script(Mode::PgDump, "docker")
-        .contains(" --host=codeintel-db > src-snapshot/codeintel.sql"));
+    assert!(script(Mode::PgDump, "docker").contains(" --host=codeintel-db > src-snapshot/codeintel.sql"));
 }
 
 #[test]
@@ -61,10 +59,7 @@ fn pasted_commands_dump_the_same_as_spawned_ones() {
     let server = server(16);
     let dir = tempfile::tempdir().expect("tempdir");
     let shim = install_shims(&dir.path().join("shims"), &client_bin_dir(16));
-    shim.set_container_env(&[
-        ("PGHOST", server.host()),
-        ("PGPORT", &server.port().to_string()),
-    ]);
+    shim.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
     let dbs = [
         seeded_db(server, "disp_a", false),
         seeded_db(server, "disp_b", false),
@@ -72,11 +67,7 @@ fn pasted_commands_dump_the_same_as_spawned_ones() {
     ];
     for mode in [Mode::PgDump, Mode::Docker, Mode::Kubectl] {
         let t = match mode {
-            Mode::PgDump => targets(
-                tcp_target(&dbs[0]),
-                tcp_target(&dbs[1]),
-                tcp_target(&dbs[2]),
-            ),
+            Mode::PgDump => targets(tcp_target(&dbs[0]), tcp_target(&dbs[1]), tcp_target(&dbs[2])),
             _ => targets(
                 container_target("pgsql", &dbs[0]),
                 container_target("codeintel-db", &dbs[1]),
@@ -86,15 +77,11 @@ fn pasted_commands_dump_the_same_as_spawned_ones() {
         let work = dir.path().join(mode.as_str());
         std::fs::create_dir_all(work.join("src-snapshot")).expect("mkdir");
         let path = path_of(&[&shim.path_dir, &client_bin_dir(16)]);
-        let mut cmds =
-            dump_commands(mode, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
+        let mut cmds = dump_commands(mode, &t, Path::new("src-snapshot"), "pg_dump").expect("build");
         let text: Vec<String> = cmds.iter().map(|(_, c)| c.display()).collect();
         let text = format!("set -e\n{}\n", text.join("\n"));
         let mut sh = std::process::Command::new("sh");
-        sh.arg("-c")
-            .arg(&text)
-            .current_dir(&work)
-            .env("PATH", &path);
+        sh.arg("-c").arg(&text).current_dir(&work).env("PATH", &path);
         for (role, db) in DbRole::all().into_iter().zip(&dbs) {
             sh.env(role.password_env(), &db.password);
         }
@@ -108,8 +95,8 @@ fn pasted_commands_dump_the_same_as_spawned_ones() {
             cmd.env("PATH", &path);
             let (spawned, result) = dump(cmd);
             result.unwrap_or_else(|e| panic!("{mode} {role}: {e}"));
-            let pasted = std::fs::read(work.join("src-snapshot").join(role.file_name()))
-                .expect("pasted dump");
+            let pasted =
+                std::fs::read(work.join("src-snapshot").join(role.file_name())).expect("pasted dump");
             assert_complete_dump(&pasted, role.yaml_key());
             assert_eq!(
                 without_restrict(&pasted),

@@ -66,16 +66,12 @@ fn hostile_values_stay_single_arguments_in_every_mode() {
     std::fs::write(&file, hostile_yaml(&mark)).expect("write yaml");
     let targets = Targets::from_yaml_file(&file).expect("hostile but valid file");
     let shim = install_shims(&dir.path().join("shims"), &client_bin_dir(16));
-    shim.set_container_env(&[
-        ("PGHOST", server.host()),
-        ("PGPORT", &server.port().to_string()),
-    ]);
+    shim.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
     let want = expected_values(&mark);
 
     for mode in [Mode::PgDump, Mode::Docker, Mode::Kubectl] {
         shim.clear_log();
-        let mut cmds =
-            dump_commands(mode, &targets, Path::new("src-snapshot"), "pg_dump").expect("build");
+        let mut cmds = dump_commands(mode, &targets, Path::new("src-snapshot"), "pg_dump").expect("build");
         for (role, cmd) in &mut cmds {
             cmd.env("PATH", path_of(&[&shim.path_dir, &client_bin_dir(16)]));
             cmd.env("PGCONNECT_TIMEOUT", "5");
@@ -138,17 +134,13 @@ fn printed_hostile_commands_are_inert_in_a_shell() {
     std::fs::write(&file, hostile_yaml(&mark)).expect("write yaml");
     let targets = Targets::from_yaml_file(&file).expect("parse");
     let shim = install_shims(&dir.path().join("shims"), &client_bin_dir(16));
-    shim.set_container_env(&[
-        ("PGHOST", server.host()),
-        ("PGPORT", &server.port().to_string()),
-    ]);
+    shim.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
     let work = dir.path().join("work");
     std::fs::create_dir_all(work.join("src-snapshot")).expect("mkdir");
 
     for mode in [Mode::PgDump, Mode::Docker, Mode::Kubectl] {
         shim.clear_log();
-        let cmds =
-            dump_commands(mode, &targets, Path::new("src-snapshot"), "pg_dump").expect("build");
+        let cmds = dump_commands(mode, &targets, Path::new("src-snapshot"), "pg_dump").expect("build");
         let mut script = display_header(&targets).expect("header");
         assert!(
             !script.contains("touch"),
@@ -167,12 +159,7 @@ fn printed_hostile_commands_are_inert_in_a_shell() {
                 .env("PATH", path_of(&[&shim.path_dir, &client_bin_dir(16)]))
                 .env("PGCONNECT_TIMEOUT", "5");
             for role in DbRole::all() {
-                let pw = targets
-                    .get(role)
-                    .password
-                    .as_ref()
-                    .expect("password")
-                    .expose();
+                let pw = targets.get(role).password.as_ref().expect("password").expose();
                 cmd.env(role.password_env(), pw);
             }
             let out = cmd.output().expect("run shell");
@@ -182,10 +169,7 @@ fn printed_hostile_commands_are_inert_in_a_shell() {
             );
             // Each line reached pg_dump (which then failed to log in or connect).
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                stderr.contains("pg_dump: error:"),
-                "{mode} via {shell}: {stderr}"
-            );
+            assert!(stderr.contains("pg_dump: error:"), "{mode} via {shell}: {stderr}");
             assert!(
                 !stderr.contains("command not found") && !stderr.contains("not found:"),
                 "{stderr}"

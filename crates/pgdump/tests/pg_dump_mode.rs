@@ -20,17 +20,10 @@ fn dumps_three_databases_from_pg12_with_pg_dump_16() {
     let b = seeded_db(server, "pd_b", false);
     let c = seeded_db(server, "pd_c", false);
     let t = targets(tcp_target(&a), tcp_target(&b), tcp_target(&c));
-    let cmds =
-        dump_commands(Mode::PgDump, &t, Path::new("src-snapshot"), &pg_dump(16)).expect("build");
-    assert_eq!(
-        cmds.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
-        DbRole::all()
-    );
+    let cmds = dump_commands(Mode::PgDump, &t, Path::new("src-snapshot"), &pg_dump(16)).expect("build");
+    assert_eq!(cmds.iter().map(|(r, _)| *r).collect::<Vec<_>>(), DbRole::all());
     for ((role, cmd), db) in cmds.iter().zip([&a, &b, &c]) {
-        assert_eq!(
-            cmd.output(),
-            Path::new("src-snapshot").join(role.file_name())
-        );
+        assert_eq!(cmd.output(), Path::new("src-snapshot").join(role.file_name()));
         assert_eq!(
             cmd.args(),
             [
@@ -108,10 +101,7 @@ fn wrong_password_is_authentication_failed() {
             assert_eq!(role, DbRole::Codeintel);
             assert_eq!(user, db.user);
             assert_eq!(dbname, db.dbname);
-            assert!(
-                detail.contains("password authentication failed"),
-                "{detail}"
-            );
+            assert!(detail.contains("password authentication failed"), "{detail}");
             assert!(!detail.contains("wrong-password-123"));
         }
         other => panic!("expected AuthenticationFailed, got {other:?}"),
@@ -144,9 +134,9 @@ fn old_pg_dump_against_newer_server_is_version_mismatch() {
             assert_eq!(s, &server.version());
             assert!(pg_dump.starts_with("14."), "{pg_dump}");
             assert!(hint.contains("pg_dump 16 or newer"), "{hint}");
-            assert!(e.to_string().starts_with(&format!(
-                "pgsql: pg_dump {pg_dump} cannot dump a {s} server"
-            )));
+            assert!(e
+                .to_string()
+                .starts_with(&format!("pgsql: pg_dump {pg_dump} cannot dump a {s} server")));
         }
         other => panic!("expected ServerVersionMismatch, got {other:?}"),
     }
@@ -155,13 +145,7 @@ fn old_pg_dump_against_newer_server_is_version_mismatch() {
 #[test]
 fn missing_program_is_program_not_found() {
     let t = pgdump::Targets::preset("local").expect("preset");
-    let cmds = dump_commands(
-        Mode::PgDump,
-        &t,
-        Path::new("out"),
-        "/nonexistent/bin/pg_dump",
-    )
-    .expect("build");
+    let cmds = dump_commands(Mode::PgDump, &t, Path::new("out"), "/nonexistent/bin/pg_dump").expect("build");
     match cmds[0].1.spawn() {
         Err(DumpError::ProgramNotFound { program, hint }) => {
             assert_eq!(program, "/nonexistent/bin/pg_dump");
@@ -247,8 +231,7 @@ fn run_to_file_is_complete_or_absent() {
 
     let mut bad = tcp_target(&db);
     bad.password = Some(Password::new("nope").expect("password"));
-    let cmds =
-        dump_commands(Mode::PgDump, &same_targets(bad), &out_dir, &pg_dump(16)).expect("build");
+    let cmds = dump_commands(Mode::PgDump, &same_targets(bad), &out_dir, &pg_dump(16)).expect("build");
     assert!(matches!(
         cmds[1].1.run_to_file(),
         Err(DumpError::AuthenticationFailed { .. })
@@ -276,9 +259,7 @@ fn killed_dump_reports_the_signal() {
     wait_for_pg_dump(running.pid());
     running.kill();
     match running.finish() {
-        Err(DumpError::Failed {
-            status, program, ..
-        }) => {
+        Err(DumpError::Failed { status, program, .. }) => {
             assert_eq!(status, pgdump::ExitInfo::Signal(9));
             assert!(program.ends_with("pg_dump"));
         }

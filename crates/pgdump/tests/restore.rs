@@ -21,16 +21,11 @@ fn make_dumps(server: &PgServer, dir: &Path, prefix: &str) -> [CloudSqlDb; 3] {
     for (db, role) in dbs.iter().zip(DbRole::all()) {
         db.psql(&format!("INSERT INTO repo VALUES (3, '{role}');"));
     }
-    let t = targets(
-        tcp_target(&dbs[0]),
-        tcp_target(&dbs[1]),
-        tcp_target(&dbs[2]),
-    );
-    let cmds = dump_commands(Mode::PgDump, &t, dir, &pg_dump_path(16).to_string_lossy())
-        .expect("build dumps");
+    let t = targets(tcp_target(&dbs[0]), tcp_target(&dbs[1]), tcp_target(&dbs[2]));
+    let cmds =
+        dump_commands(Mode::PgDump, &t, dir, &pg_dump_path(16).to_string_lossy()).expect("build dumps");
     for (role, c) in &cmds {
-        c.run_to_file()
-            .unwrap_or_else(|e| panic!("dump {role}: {e}"));
+        c.run_to_file().unwrap_or_else(|e| panic!("dump {role}: {e}"));
     }
     dbs
 }
@@ -61,13 +56,8 @@ fn restores_in_pg_dump_mode() {
     let snap = dir.path().join("src-snapshot");
     make_dumps(server, &snap, "rp");
     let dst = fresh(server, "rp");
-    let t = targets(
-        tcp_target(&dst[0]),
-        tcp_target(&dst[1]),
-        tcp_target(&dst[2]),
-    );
-    let cmds =
-        restore_commands(Mode::PgDump, &t, &snap, &psql_path(16).to_string_lossy()).expect("build");
+    let t = targets(tcp_target(&dst[0]), tcp_target(&dst[1]), tcp_target(&dst[2]));
+    let cmds = restore_commands(Mode::PgDump, &t, &snap, &psql_path(16).to_string_lossy()).expect("build");
     for (role, c) in &cmds {
         assert_eq!(c.input(), snap.join(role.file_name()));
         assert!(c.args().last().is_some_and(|a| a.starts_with("--file=")));
@@ -86,10 +76,7 @@ fn restores_through_docker_and_kubectl() {
     let snap = dir.path().join("src-snapshot");
     make_dumps(server, &snap, "rc");
     let shim = install_shims(&dir.path().join("shims"), &client_bin_dir(16));
-    shim.set_container_env(&[
-        ("PGHOST", server.host()),
-        ("PGPORT", &server.port().to_string()),
-    ]);
+    shim.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
     for mode in [Mode::Docker, Mode::Kubectl] {
         shim.clear_log();
         let dst = fresh(server, if mode == Mode::Docker { "rd" } else { "rk" });
@@ -101,8 +88,7 @@ fn restores_through_docker_and_kubectl() {
         let mut cmds = restore_commands(mode, &t, &snap, "psql").expect("build");
         for (role, c) in &mut cmds {
             c.env("PATH", shim.path_var());
-            c.run()
-                .unwrap_or_else(|e| panic!("{mode} restore {role}: {e}"));
+            c.run().unwrap_or_else(|e| panic!("{mode} restore {role}: {e}"));
         }
         assert_restored(&dst);
         for (call, db) in shim.calls().iter().zip(&dst) {
@@ -121,10 +107,7 @@ fn failed_statement_names_the_line_and_rolls_back() {
     let server = server(16);
     let dir = tempfile::tempdir().expect("tempdir");
     let dst = fresh(server, "rf");
-    for (role, mode) in [
-        (DbRole::Pgsql, Mode::PgDump),
-        (DbRole::Codeintel, Mode::Kubectl),
-    ] {
+    for (role, mode) in [(DbRole::Pgsql, Mode::PgDump), (DbRole::Codeintel, Mode::Kubectl)] {
         std::fs::write(
             dir.path().join(role.file_name()),
             "CREATE TABLE kept (id int);\n\
@@ -134,17 +117,14 @@ fn failed_statement_names_the_line_and_rolls_back() {
         )
         .expect("write");
         let shim = install_shims(&dir.path().join("shims"), &client_bin_dir(16));
-        shim.set_container_env(&[
-            ("PGHOST", server.host()),
-            ("PGPORT", &server.port().to_string()),
-        ]);
+        shim.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
         let t = targets(
             tcp_target(&dst[0]),
             container_target("codeintel-db", &dst[1]),
             tcp_target(&dst[2]),
         );
-        let mut cmds = restore_commands(mode, &t, dir.path(), &psql_path(16).to_string_lossy())
-            .expect("build");
+        let mut cmds =
+            restore_commands(mode, &t, dir.path(), &psql_path(16).to_string_lossy()).expect("build");
         let cmd = &mut cmds[role as usize].1;
         cmd.env("PATH", shim.path_var());
         match cmd.run() {
@@ -214,18 +194,11 @@ fn printed_restore_commands_run_in_a_shell() {
     let work = dir.path().join("work");
     make_dumps(server, &work.join("src-snapshot"), "rs");
     let shim = install_shims(&dir.path().join("shims"), &client_bin_dir(16));
-    shim.set_container_env(&[
-        ("PGHOST", server.host()),
-        ("PGPORT", &server.port().to_string()),
-    ]);
+    shim.set_container_env(&[("PGHOST", server.host()), ("PGPORT", &server.port().to_string())]);
     for mode in [Mode::PgDump, Mode::Docker, Mode::Kubectl] {
         let dst = fresh(server, "rsh");
         let t: Targets = match mode {
-            Mode::PgDump => targets(
-                tcp_target(&dst[0]),
-                tcp_target(&dst[1]),
-                tcp_target(&dst[2]),
-            ),
+            Mode::PgDump => targets(tcp_target(&dst[0]), tcp_target(&dst[1]), tcp_target(&dst[2])),
             _ => targets(
                 container_target("pgsql", &dst[0]),
                 container_target("codeintel-db", &dst[1]),

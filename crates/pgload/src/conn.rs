@@ -40,9 +40,9 @@ impl ConnSpec {
     /// # Errors
     /// [`PgError::BadUrl`] for an unparsable URL, or one that carries a password.
     pub fn from_url(url: &str) -> Result<ConnSpec, PgError> {
-        let config: Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| PgError::BadUrl(format!("{e} (expected postgres://USER@HOST:PORT/)")))?;
+        let config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            PgError::BadUrl(format!("{e} (expected postgres://USER@HOST:PORT/)"))
+        })?;
         if config.get_password().is_some() {
             return Err(PgError::BadUrl(
                 "the URL contains a password; remove it and set PGPASSWORD or use a pgpass file (command lines are visible to other users)".into(),
@@ -208,8 +208,14 @@ mod tests {
     #[test]
     fn pgpass_rules() {
         let t = "# comment\nother:5432:*:u:nope\n127.0.0.1:5432:sg:u:pa\\:ss\n*:*:*:u:fallback\n";
-        assert_eq!(pgpass_lookup(t, "127.0.0.1", 5432, "sg", "u").as_deref(), Some("pa:ss"));
-        assert_eq!(pgpass_lookup(t, "127.0.0.1", 5432, "x", "u").as_deref(), Some("fallback"));
+        assert_eq!(
+            pgpass_lookup(t, "127.0.0.1", 5432, "sg", "u").as_deref(),
+            Some("pa:ss")
+        );
+        assert_eq!(
+            pgpass_lookup(t, "127.0.0.1", 5432, "x", "u").as_deref(),
+            Some("fallback")
+        );
         assert_eq!(pgpass_lookup(t, "127.0.0.1", 5432, "x", "v"), None);
     }
 
@@ -218,7 +224,10 @@ mod tests {
         let e = ConnSpec::from_url("postgres://u:secret@127.0.0.1:5432/").expect_err("refused");
         assert!(!e.to_string().contains("secret"), "{e}");
         let s = ConnSpec::from_url("postgres://u@127.0.0.1:5999/sg").expect("ok");
-        assert_eq!((s.host(), s.port(), s.user(), s.dbname()), ("127.0.0.1", 5999, "u", Some("sg")));
+        assert_eq!(
+            (s.host(), s.port(), s.user(), s.dbname()),
+            ("127.0.0.1", 5999, "u", Some("sg"))
+        );
         assert!(!format!("{s:?}").contains("secret"));
     }
 }

@@ -42,7 +42,12 @@ pub async fn server_info(client: &Client) -> Result<ServerInfo, PgError> {
         .map_err(|e| PgError::query("reading the server version", e))?;
     let num: i32 = row.get(1);
     Ok(ServerInfo {
-        version: row.get::<_, String>(0).split_whitespace().next().unwrap_or_default().to_string(),
+        version: row
+            .get::<_, String>(0)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         major: (num / 10000) as u32,
         user: row.get(2),
         superuser: row.get::<_, Option<bool>>(3).unwrap_or(false),
@@ -67,7 +72,11 @@ pub struct TableInfo {
 pub async fn list_tables(client: &Client) -> Result<Vec<TableInfo>, PgError> {
     // attgenerated exists from PG 12; test the version to keep PG 11 working.
     let info = server_info(client).await?;
-    let generated = if info.major >= 12 { "AND a.attgenerated = ''" } else { "" };
+    let generated = if info.major >= 12 {
+        "AND a.attgenerated = ''"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, \
                 coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{{}}'), \
@@ -138,7 +147,14 @@ pub async fn copy_out(
     let cols = if columns.is_empty() {
         String::new()
     } else {
-        format!(" ({})", columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "))
+        format!(
+            " ({})",
+            columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     let sql = format!("COPY {}{cols} TO STDOUT", quote_qualified(table));
     let stream = client

@@ -39,25 +39,29 @@ pub type DumpProgress<'a> = &'a (dyn Fn(DbRole, u64) + Sync);
 /// Every failed dump, each with its database and a specific cause. No file
 /// of a failed dump is left under its final name.
 pub fn dump_databases(opts: &DumpOptions, progress: DumpProgress<'_>) -> Result<Manifest, SnapshotError> {
-    std::fs::create_dir_all(&opts.dir).map_err(|source| SnapshotError::Io { path: opts.dir.clone(), source })?;
+    std::fs::create_dir_all(&opts.dir).map_err(|source| SnapshotError::Io {
+        path: opts.dir.clone(),
+        source,
+    })?;
     let commands = dump_commands(opts.mode, &opts.targets, &opts.dir, &opts.pg_dump)?;
     let commands: Vec<(DbRole, DumpCommand)> = commands
         .into_iter()
         .filter(|(r, _)| opts.only.is_empty() || opts.only.contains(r))
         .collect();
-    let results: Vec<Result<(FileEntry, Option<SourcegraphVersion>), SnapshotError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = commands
-            .iter()
-            .map(|(role, cmd)| s.spawn(move || dump_one(*role, cmd, opts, progress)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(SnapshotError::Several(Vec::new())))
-            })
-            .collect()
-    });
+    let results: Vec<Result<(FileEntry, Option<SourcegraphVersion>), SnapshotError>> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = commands
+                .iter()
+                .map(|(role, cmd)| s.spawn(move || dump_one(*role, cmd, opts, progress)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(SnapshotError::Several(Vec::new())))
+                })
+                .collect()
+        });
     let mut manifest = Manifest::load(&opts.dir).unwrap_or_default();
     let mut errors = Vec::new();
     for r in results {
@@ -114,7 +118,10 @@ fn dump_one(
             child.kill();
             child.finish()?;
             return Err(match e {
-                dumpscript::ScanError::Lex(dumpscript::LexError::Io(source)) => SnapshotError::Io { path: part.temp().to_path_buf(), source },
+                dumpscript::ScanError::Lex(dumpscript::LexError::Io(source)) => SnapshotError::Io {
+                    path: part.temp().to_path_buf(),
+                    source,
+                },
                 e => SnapshotError::scan(&dest, e),
             });
         }
@@ -122,30 +129,33 @@ fn dump_one(
     part.commit()?;
     let (size, sha256, crc32c) = sums.finish();
     let t = opts.targets.get(role);
-    Ok((FileEntry {
-        role: role.yaml_key().to_string(),
-        name: role.file_name().to_string(),
-        size,
-        sha256,
-        crc32c,
-        lines: report.lines,
-        statements: report.statements,
-        source: SourceInfo {
-            mode: Some(opts.mode.as_str().to_string()),
-            target: Some(t.target.clone()).filter(|s| !s.is_empty()),
-            port: t.port,
-            dbname: Some(t.dbname.clone()),
-            username: Some(t.username.clone()),
-            server_version: report.dumped_from.clone(),
-            pg_dump_version: report.dumped_by.clone(),
+    Ok((
+        FileEntry {
+            role: role.yaml_key().to_string(),
+            name: role.file_name().to_string(),
+            size,
+            sha256,
+            crc32c,
+            lines: report.lines,
+            statements: report.statements,
+            source: SourceInfo {
+                mode: Some(opts.mode.as_str().to_string()),
+                target: Some(t.target.clone()).filter(|s| !s.is_empty()),
+                port: t.port,
+                dbname: Some(t.dbname.clone()),
+                username: Some(t.username.clone()),
+                server_version: report.dumped_from.clone(),
+                pg_dump_version: report.dumped_by.clone(),
+            },
+            started_at: Some(started),
+            finished_at: Some(now_rfc3339()),
+            tables: report.tables,
+            sanitizer: Some(SanitizerReport {
+                profile: opts.preview.profile.name().to_string(),
+                target_major: opts.preview.target_major,
+                changes: report.changes,
+            }),
         },
-        started_at: Some(started),
-        finished_at: Some(now_rfc3339()),
-        tables: report.tables,
-        sanitizer: Some(SanitizerReport {
-            profile: opts.preview.profile.name().to_string(),
-            target_major: opts.preview.target_major,
-            changes: report.changes,
-        }),
-    }, report.sourcegraph))
+        report.sourcegraph,
+    ))
 }

@@ -14,8 +14,15 @@ use crate::fsutil::PartialFile;
 /// # Errors
 /// The file cannot be read or is not a complete pg_dump script; the error
 /// names the file and line.
-pub fn scan_file(path: &Path, opts: &ScanOptions, progress: &mut dyn FnMut(u64)) -> Result<ScanReport, SnapshotError> {
-    let f = File::open(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+pub fn scan_file(
+    path: &Path,
+    opts: &ScanOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ScanReport, SnapshotError> {
+    let f = File::open(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     // The lexer reads in large chunks itself; a BufReader would only add a copy.
     scan(f, None, opts, progress).map_err(|e| SnapshotError::scan(path, e))
 }
@@ -47,18 +54,26 @@ pub fn sanitize(
             _ => i == *o,
         };
         if same {
-            return Err(SnapshotError::SameFile { path: o.to_path_buf() });
+            return Err(SnapshotError::SameFile {
+                path: o.to_path_buf(),
+            });
         }
     }
     let reader: Box<dyn std::io::Read> = match input {
-        Some(p) => Box::new(File::open(p).map_err(|source| SnapshotError::Io { path: p.to_path_buf(), source })?),
+        Some(p) => Box::new(File::open(p).map_err(|source| SnapshotError::Io {
+            path: p.to_path_buf(),
+            source,
+        })?),
         None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
     };
     match output {
         Output::File(path) => {
             let mut part = PartialFile::create(path)?;
             let report = scan(reader, Some(&mut part), opts, progress).map_err(|e| match e {
-                dumpscript::ScanError::Write(source) => SnapshotError::Io { path: path.to_path_buf(), source },
+                dumpscript::ScanError::Write(source) => SnapshotError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                },
                 e => SnapshotError::scan(&in_name, e),
             })?;
             part.commit()?;
@@ -68,10 +83,16 @@ pub fn sanitize(
             // Smaller than the lexer's chunks, so COPY data bypasses the copy.
             let mut buf = std::io::BufWriter::with_capacity(64 << 10, w);
             let report = scan(reader, Some(&mut buf), opts, progress).map_err(|e| match e {
-                dumpscript::ScanError::Write(source) => SnapshotError::Io { path: "<stdout>".into(), source },
+                dumpscript::ScanError::Write(source) => SnapshotError::Io {
+                    path: "<stdout>".into(),
+                    source,
+                },
                 e => SnapshotError::scan(&in_name, e),
             })?;
-            buf.flush().map_err(|source| SnapshotError::Io { path: "<stdout>".into(), source })?;
+            buf.flush().map_err(|source| SnapshotError::Io {
+                path: "<stdout>".into(),
+                source,
+            })?;
             Ok(report)
         }
     }

@@ -10,7 +10,10 @@ use crate::error::SnapshotError;
 
 /// A temporary name beside `path`, unique to this process.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
 }
 
@@ -29,7 +32,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
     })();
     res.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        SnapshotError::Io { path: path.to_path_buf(), source }
+        SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -48,7 +54,10 @@ impl PartialFile {
     /// It cannot be created.
     pub fn create(dest: &Path) -> Result<PartialFile, SnapshotError> {
         let tmp = temp_path(dest);
-        let file = File::create(&tmp).map_err(|source| SnapshotError::Io { path: tmp.clone(), source })?;
+        let file = File::create(&tmp).map_err(|source| SnapshotError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
         Ok(PartialFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -76,7 +85,10 @@ impl PartialFile {
         })();
         res.map_err(|source| {
             let _ = std::fs::remove_file(&self.tmp);
-            SnapshotError::Io { path: self.dest.clone(), source }
+            SnapshotError::Io {
+                path: self.dest.clone(),
+                source,
+            }
         })
     }
 }
@@ -171,11 +183,17 @@ impl<R: Read> Read for TeeReader<'_, R> {
 /// # Errors
 /// It cannot be read.
 pub fn checksum_file(path: &Path) -> Result<Checksums, SnapshotError> {
-    let mut f = File::open(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+    let mut f = File::open(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut sums = Checksums::default();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+        let n = f.read(&mut buf).map_err(|source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -206,7 +224,11 @@ mod tests {
             assert!(!dest.exists());
         }
         assert!(!dest.exists(), "dropped without commit");
-        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0, "temp removed");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            0,
+            "temp removed"
+        );
         let mut p = PartialFile::create(&dest).expect("create");
         p.write_all(b"abc").expect("write");
         p.commit().expect("commit");

@@ -72,10 +72,7 @@ pub fn server_bin_dir(major: u32) -> PathBuf {
 ///
 /// Panics with an install hint when the binaries are missing.
 pub fn client_bin_dir(major: u32) -> PathBuf {
-    let dir = cache_root()
-        .join("pgclient")
-        .join(major.to_string())
-        .join("bin");
+    let dir = cache_root().join("pgclient").join(major.to_string()).join("bin");
     for exe in ["pg_dump", "psql"] {
         if !dir.join(exe).is_file() {
             panic!(
@@ -136,9 +133,10 @@ pub fn effective_uid() -> u32 {
             }
         }
     }
-    let out = Command::new("id").arg("-u").output().unwrap_or_else(|e| {
-        panic!("testkit: cannot determine uid (no /proc, `id -u` failed: {e})")
-    });
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .unwrap_or_else(|e| panic!("testkit: cannot determine uid (no /proc, `id -u` failed: {e})"));
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()

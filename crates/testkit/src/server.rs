@@ -10,8 +10,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::{
-    describe_output, file_tail, is_root, pg_user, psql_path, quote_ident, quote_literal,
-    random_hex, server_bin_dir, url_component, HARNESS_CLIENT_MAJOR,
+    describe_output, file_tail, is_root, pg_user, psql_path, quote_ident, quote_literal, random_hex,
+    server_bin_dir, url_component, HARNESS_CLIENT_MAJOR,
 };
 
 const SUPERUSER: &str = "postgres";
@@ -205,10 +205,7 @@ impl PgServer {
     /// Create database `name` as the superuser, dropping it first if it exists.
     pub fn create_database(&self, name: &str) {
         self.drop_database(name);
-        self.psql(
-            "postgres",
-            &format!("CREATE DATABASE {};\n", quote_ident(name)),
-        );
+        self.psql("postgres", &format!("CREATE DATABASE {};\n", quote_ident(name)));
     }
 
     /// Drop database `name` if it exists, disconnecting its sessions first.
@@ -321,10 +318,7 @@ impl PgServer {
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            append_file(
-                &self.data.join("postgresql.conf"),
-                &format!("port = {port}\n"),
-            );
+            append_file(&self.data.join("postgresql.conf"), &format!("port = {port}\n"));
             let mut pg_ctl = Command::new(self.bin.join("pg_ctl"));
             pg_ctl
                 .arg("-D")
@@ -397,11 +391,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let watchdog = self
-            .watchdog
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let watchdog = self.watchdog.get_mut().unwrap_or_else(|p| p.into_inner()).take();
         if let Some((mut child, stdin)) = watchdog {
             // EOF on its stdin makes the watchdog stop the server and delete the dir.
             drop(stdin);
@@ -479,13 +469,7 @@ impl CloudSqlDb {
     /// `psql -X -v ON_ERROR_STOP=1 -f file` as this user with client `client_major`
     /// (password via PGPASSWORD); returns the raw output.
     pub fn psql_file(&self, client_major: u32, file: &Path) -> Output {
-        let mut cmd = psql_command(
-            client_major,
-            &self.host,
-            self.port,
-            &self.user,
-            &self.dbname,
-        );
+        let mut cmd = psql_command(client_major, &self.host, self.port, &self.user, &self.dbname);
         cmd.env("PGPASSWORD", &self.password)
             .arg("-f")
             .arg(file)
@@ -520,8 +504,7 @@ impl CloudSqlDb {
             &self.user,
             &self.dbname,
         );
-        cmd.env("PGPASSWORD", &self.password)
-            .args(["-q", "-A", "-t"]);
+        cmd.env("PGPASSWORD", &self.password).args(["-q", "-A", "-t"]);
         run_with_stdin(cmd, sql)
     }
 }
@@ -607,9 +590,7 @@ fn as_pg_user(cmd: &mut Command, cwd: &Path) -> Command {
 fn base_dir() -> PathBuf {
     let base = match std::env::var_os("SRC_SNAPSHOT_TESTKIT_DIR").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
-        None => {
-            std::env::temp_dir().join(format!("src-snapshot-testkit-{}", crate::effective_uid()))
-        }
+        None => std::env::temp_dir().join(format!("src-snapshot-testkit-{}", crate::effective_uid())),
     };
     if let Err(e) = std::fs::create_dir_all(&base) {
         panic!("testkit: cannot create {}: {e}", base.display());
@@ -672,11 +653,7 @@ fn binary_version(major: u32, bin: &Path) -> String {
     });
     let text = String::from_utf8_lossy(&out.stdout);
     // "postgres (PostgreSQL) 16.14"
-    let v = text
-        .split_whitespace()
-        .nth(2)
-        .unwrap_or_default()
-        .to_string();
+    let v = text.split_whitespace().nth(2).unwrap_or_default().to_string();
     if !out.status.success() || major_of(&v) != Some(major) {
         panic!(
             "testkit: {}/postgres --version did not report major {major}: {}",
@@ -714,16 +691,7 @@ fn template_dir(version: &str, bin: &Path) -> PathBuf {
         Command::new(bin.join("initdb"))
             .arg("-D")
             .arg(scratch.join("data"))
-            .args([
-                "-U",
-                SUPERUSER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "-N",
-            ]),
+            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "-N"]),
         &scratch,
     ));
     if !out.status.success() {
@@ -821,8 +789,8 @@ fn read_postmaster_pid(data: &Path) -> Option<u32> {
 
 /// Bind 127.0.0.1:0 and return the port the kernel picked.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind((HOST, 0))
-        .unwrap_or_else(|e| panic!("testkit: cannot bind {HOST}:0: {e}"));
+    let listener =
+        TcpListener::bind((HOST, 0)).unwrap_or_else(|e| panic!("testkit: cannot bind {HOST}:0: {e}"));
     listener
         .local_addr()
         .unwrap_or_else(|e| panic!("testkit: local_addr: {e}"))

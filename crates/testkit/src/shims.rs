@@ -175,8 +175,7 @@ pub fn read_shim_calls(path: &Path) -> Vec<ShimCall> {
     let mut fields = bytes
         .split(|b| *b == 0)
         .map(|f| String::from_utf8_lossy(f).into_owned());
-    let corrupt =
-        |what: &str| -> ! { panic!("testkit: corrupt shim log {}: {what}", path.display()) };
+    let corrupt = |what: &str| -> ! { panic!("testkit: corrupt shim log {}: {what}", path.display()) };
     let mut calls = Vec::new();
     loop {
         let program = match fields.next() {
@@ -321,9 +320,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("log");
         let mut bytes = Vec::new();
-        for f in [
-            "docker", "pgsql", "3", "4", "exec", "-i", "pgsql", "pg_dump",
-        ] {
+        for f in ["docker", "pgsql", "3", "4", "exec", "-i", "pgsql", "pg_dump"] {
             bytes.extend_from_slice(f.as_bytes());
             bytes.push(0);
         }

@@ -107,10 +107,8 @@ fn check_cloudsql(major: u32) {
     );
     assert_eq!(db.psql("SELECT current_user;").trim(), db.user);
     assert_eq!(
-        db.psql(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database();"
-        )
-        .trim(),
+        db.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database();")
+            .trim(),
         db.user
     );
     assert_eq!(
@@ -151,15 +149,8 @@ fn check_cloudsql(major: u32) {
         );
     }
     let pss = db.try_psql("CREATE EXTENSION pg_stat_statements;");
-    assert!(
-        !pss.status.success(),
-        "pg_stat_statements must need a superuser"
-    );
-    assert!(
-        stderr(&pss).contains("permission denied"),
-        "{}",
-        stderr(&pss)
-    );
+    assert!(!pss.status.success(), "pg_stat_statements must need a superuser");
+    assert!(stderr(&pss).contains("permission denied"), "{}", stderr(&pss));
 
     // Wrong and missing passwords are refused (scram, not trust).
     let wrong = db.with_password("not-the-password").try_psql("SELECT 1;");
@@ -258,20 +249,14 @@ fn create_database_replaces_existing() {
     pg.create_database(&name);
     pg.psql(&name, "CREATE TABLE keep_me (x int);");
     assert_eq!(
-        pg.psql(
-            &name,
-            "SELECT count(*) FROM pg_class WHERE relname = 'keep_me';"
-        )
-        .trim(),
+        pg.psql(&name, "SELECT count(*) FROM pg_class WHERE relname = 'keep_me';")
+            .trim(),
         "1"
     );
     pg.create_database(&name);
     assert_eq!(
-        pg.psql(
-            &name,
-            "SELECT count(*) FROM pg_class WHERE relname = 'keep_me';"
-        )
-        .trim(),
+        pg.psql(&name, "SELECT count(*) FROM pg_class WHERE relname = 'keep_me';")
+            .trim(),
         "0"
     );
 
@@ -331,10 +316,7 @@ fn parallel_starts_get_distinct_servers() {
     let handles: Vec<_> = (0..3)
         .map(|_| std::thread::spawn(|| PgServer::start(12)))
         .collect();
-    let servers: Vec<PgServer> = handles
-        .into_iter()
-        .map(|h| h.join().expect("start"))
-        .collect();
+    let servers: Vec<PgServer> = handles.into_iter().map(|h| h.join().expect("start")).collect();
     let mut ports: Vec<u16> = servers.iter().map(PgServer::port).collect();
     ports.sort_unstable();
     ports.dedup();
@@ -423,13 +405,7 @@ fn shims(pg_major: u32) -> (tempfile::TempDir, ShimEnv) {
     (dir, env)
 }
 
-fn run_shim(
-    shim: &ShimEnv,
-    prog: &str,
-    args: &[&str],
-    envs: &[(&str, &str)],
-    stdin: &str,
-) -> Output {
+fn run_shim(shim: &ShimEnv, prog: &str, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Output {
     let mut cmd = Command::new(prog);
     cmd.args(args)
         .env("PATH", shim.path_var())
@@ -459,15 +435,7 @@ fn docker_shim_runs_the_chosen_pg_dump_and_logs_argv() {
         let out = run_shim(
             &shim,
             "docker",
-            &[
-                "exec",
-                "-i",
-                "-e",
-                "PGPASSWORD",
-                "pgsql",
-                "pg_dump",
-                "--version",
-            ],
+            &["exec", "-i", "-e", "PGPASSWORD", "pgsql", "pg_dump", "--version"],
             &[],
             "",
         );
@@ -504,7 +472,8 @@ fn docker_shim_runs_the_chosen_pg_dump_and_logs_argv() {
 #[test]
 fn docker_shim_env_and_stdin_semantics() {
     let (_tmp, shim) = shims(16);
-    let show = "printf '%s|%s|%s' \"${PGPASSWORD-unset}\" \"${FOO-unset}\" \"${SECRET_ONLY_ON_CLIENT-unset}\"";
+    let show =
+        "printf '%s|%s|%s' \"${PGPASSWORD-unset}\" \"${FOO-unset}\" \"${SECRET_ONLY_ON_CLIENT-unset}\"";
     // Without -e nothing from the client leaks in.
     let out = run_shim(
         &shim,
@@ -550,24 +519,12 @@ fn docker_shim_env_and_stdin_semantics() {
     shim.set_container_env(&[]);
 
     // stdin reaches the command only with -i.
-    let out = run_shim(
-        &shim,
-        "docker",
-        &["exec", "-i", "c1", "cat"],
-        &[],
-        "streamed\n",
-    );
+    let out = run_shim(&shim, "docker", &["exec", "-i", "c1", "cat"], &[], "streamed\n");
     assert_eq!(stdout(&out), "streamed\n");
     let out = run_shim(&shim, "docker", &["exec", "c1", "cat"], &[], "streamed\n");
     assert_eq!(stdout(&out), "");
     // Exit status passes through.
-    let out = run_shim(
-        &shim,
-        "docker",
-        &["exec", "c1", "sh", "-c", "exit 7"],
-        &[],
-        "",
-    );
+    let out = run_shim(&shim, "docker", &["exec", "c1", "sh", "-c", "exit 7"], &[], "");
     assert_eq!(out.status.code(), Some(7));
 
     let calls = shim.calls();
@@ -587,25 +544,14 @@ fn shims_fail_on_request_and_reject_unsupported_calls() {
         "",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("simulated failure"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("simulated failure"), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
 
     shim.set_fail(Some("Error: No such container: pgsql"));
     let out = run_shim(
         &shim,
         "kubectl",
-        &[
-            "exec",
-            "-i",
-            "statefulset/pgsql",
-            "--",
-            "pg_dump",
-            "--version",
-        ],
+        &["exec", "-i", "statefulset/pgsql", "--", "pg_dump", "--version"],
         &[],
         "",
     );
@@ -725,10 +671,7 @@ fn shims_stream_real_dumps_with_password_via_env_or_stdin() {
         &[("PGPASSWORD", &db.password)],
         "",
     );
-    assert!(
-        !out.status.success(),
-        "password must not leak into the container"
-    );
+    assert!(!out.status.success(), "password must not leak into the container");
 
     // kubectl: password fed on stdin.
     let script = "IFS= read -r PGPASSWORD; export PGPASSWORD; exec pg_dump \"$@\"";

@@ -12,9 +12,11 @@ use crate::{exit, Globals};
 
 /// Flags of `databases`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Targets: 'local' (pg_dump on this host), 'docker' (containers pgsql, codeintel-db, codeinsights-db), \
+#[command(
+    after_help = "Targets: 'local' (pg_dump on this host), 'docker' (containers pgsql, codeintel-db, codeinsights-db), \
 'k8s' (statefulsets), or a YAML file with keys primary|pgsql, codeintel, codeinsights, each {target, dbname, username, password, port}.\n\
-Passwords are never printed; with --run they come from the targets or from PGSQL_PASSWORD, CODEINTEL_PASSWORD, CODEINSIGHTS_PASSWORD.")]
+Passwords are never printed; with --run they come from the targets or from PGSQL_PASSWORD, CODEINTEL_PASSWORD, CODEINSIGHTS_PASSWORD."
+)]
 pub struct DatabasesCmd {
     /// How to reach pg_dump: pg_dump (on this host), docker (docker exec), kubectl (kubectl exec).
     pub mode: Mode,
@@ -39,7 +41,10 @@ pub struct DatabasesCmd {
 
 /// Runs `databases`.
 pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
-    let spec = cmd.targets.clone().unwrap_or_else(|| cmd.mode.default_preset().to_string());
+    let spec = cmd
+        .targets
+        .clone()
+        .unwrap_or_else(|| cmd.mode.default_preset().to_string());
     let mut targets = Targets::resolve(&spec).with_context(|| format!("reading targets {spec:?}"))?;
     let only = cmd
         .only
@@ -48,7 +53,9 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
             "pgsql" | "primary" | "frontend" => Ok(DbRole::Pgsql),
             "codeintel" => Ok(DbRole::Codeintel),
             "codeinsights" => Ok(DbRole::Codeinsights),
-            other => Err(anyhow::anyhow!("--only: unknown database {other:?} (pgsql, codeintel, codeinsights)")),
+            other => Err(anyhow::anyhow!(
+                "--only: unknown database {other:?} (pgsql, codeintel, codeinsights)"
+            )),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if !cmd.run {
@@ -65,7 +72,10 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
         if let Some(h) = display_header(&targets) {
             println!("{h}");
         }
-        println!("mkdir -p {}", pgdump::shell::quote(&cmd.dir.display().to_string()));
+        println!(
+            "mkdir -p {}",
+            pgdump::shell::quote(&cmd.dir.display().to_string())
+        );
         for (role, c) in &commands {
             if only.is_empty() || only.contains(role) {
                 println!("{}", c.display());
@@ -73,7 +83,9 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
         }
         return Ok(exit::OK);
     }
-    let overridden = targets.apply_password_env().context("reading password variables")?;
+    let overridden = targets
+        .apply_password_env()
+        .context("reading password variables")?;
     for r in overridden {
         tracing::info!("{r}: password from {}", r.password_env());
     }
@@ -110,7 +122,17 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
 }
 
 fn print_summary(m: &Manifest, dir: &std::path::Path) {
-    let mut t = Table::new(&["database", "file", ">size", ">tables", ">rows", "server", "pg_dump", ">sanitizer changes", "sha256"]);
+    let mut t = Table::new(&[
+        "database",
+        "file",
+        ">size",
+        ">tables",
+        ">rows",
+        "server",
+        "pg_dump",
+        ">sanitizer changes",
+        "sha256",
+    ]);
     for f in &m.files {
         let rows: u64 = f.tables.iter().map(|t| t.rows).sum();
         t.row(vec![
@@ -127,7 +149,11 @@ fn print_summary(m: &Manifest, dir: &std::path::Path) {
     }
     print!("{}", t.render());
     if let Some(sg) = &m.sourcegraph {
-        println!("Sourcegraph version: {} (first installed {})", sg.version, sg.first_version.as_deref().unwrap_or("?"));
+        println!(
+            "Sourcegraph version: {} (first installed {})",
+            sg.version,
+            sg.first_version.as_deref().unwrap_or("?")
+        );
     }
     println!("Manifest: {}", dir.join(snapshot::MANIFEST_FILE).display());
 }

@@ -10,8 +10,10 @@ use crate::{exit, Globals};
 
 /// Flags of `fingerprint`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "The hash is order-independent and the same for the same rows on any server version; \
-see the fingerprint definition in docs/FINGERPRINT.md.")]
+#[command(
+    after_help = "The hash is order-independent and the same for the same rows on any server version; \
+see the fingerprint definition in docs/FINGERPRINT.md."
+)]
 pub struct FingerprintCmd {
     /// The dump file.
     pub file: PathBuf,
@@ -47,10 +49,19 @@ pub fn run(cmd: FingerprintCmd, g: &Globals) -> anyhow::Result<u8> {
     }
     let mut t = Table::new(&["table", ">rows", ">bytes", "hash"]);
     for tb in &report.tables {
-        t.row(vec![tb.table.clone(), tb.rows.to_string(), bytes(tb.bytes), tb.hash.clone()]);
+        t.row(vec![
+            tb.table.clone(),
+            tb.rows.to_string(),
+            bytes(tb.bytes),
+            tb.hash.clone(),
+        ]);
     }
     print!("{}", t.render());
     let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
-    println!("{} tables, {rows} rows, {}", report.tables.len(), bytes(report.bytes_in));
+    println!(
+        "{} tables, {rows} rows, {}",
+        report.tables.len(),
+        bytes(report.bytes_in)
+    );
     Ok(exit::OK)
 }

@@ -27,7 +27,9 @@ impl SanitizeFlags {
         SanitizeOptions {
             profile: self.profile,
             target_major: self.target_version,
-            extensions: ExtensionPolicy::Trusted { also: self.allow_extension.clone() },
+            extensions: ExtensionPolicy::Trusted {
+                also: self.allow_extension.clone(),
+            },
         }
     }
 }

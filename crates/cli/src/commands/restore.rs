@@ -29,7 +29,10 @@ pub struct RestoreCmd {
 
 /// Runs `restore`.
 pub fn run(cmd: RestoreCmd, g: &Globals) -> anyhow::Result<u8> {
-    let spec = cmd.targets.clone().unwrap_or_else(|| cmd.mode.default_preset().to_string());
+    let spec = cmd
+        .targets
+        .clone()
+        .unwrap_or_else(|| cmd.mode.default_preset().to_string());
     let mut targets = Targets::resolve(&spec).with_context(|| format!("reading targets {spec:?}"))?;
     let mut dir = cmd.dir.clone();
     // src-cli wrote primary.sql until late 2025; accept a folder with it.
@@ -37,7 +40,11 @@ pub fn run(cmd: RestoreCmd, g: &Globals) -> anyhow::Result<u8> {
     if legacy {
         let tmp = tempfile::tempdir().context("creating a temporary folder")?;
         for role in DbRole::all() {
-            let name = if role == DbRole::Pgsql { "primary.sql" } else { role.file_name() };
+            let name = if role == DbRole::Pgsql {
+                "primary.sql"
+            } else {
+                role.file_name()
+            };
             let src = std::fs::canonicalize(cmd.dir.join(name)).unwrap_or_else(|_| cmd.dir.join(name));
             std::os::unix::fs::symlink(&src, tmp.path().join(role.file_name()))
                 .with_context(|| format!("linking {}", src.display()))?;
@@ -62,11 +69,17 @@ pub fn run(cmd: RestoreCmd, g: &Globals) -> anyhow::Result<u8> {
         }
         return Ok(exit::OK);
     }
-    targets.apply_password_env().context("reading password variables")?;
+    targets
+        .apply_password_env()
+        .context("reading password variables")?;
     let commands = restore_commands(cmd.mode, &targets, &dir, &cmd.psql)?;
     for (role, c) in &commands {
         if !c.input().exists() {
-            anyhow::bail!("{}: {} is missing; run src-snapshot databases --run first", role, c.input().display());
+            anyhow::bail!(
+                "{}: {} is missing; run src-snapshot databases --run first",
+                role,
+                c.input().display()
+            );
         }
         eprintln!("restoring {role} from {}", c.input().display());
         c.run().with_context(|| format!("restoring {role}"))?;

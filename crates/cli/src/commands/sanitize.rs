@@ -11,8 +11,10 @@ use crate::{exit, Globals};
 
 /// Flags of `sanitize`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "IN and OUT default to stdin and stdout ('-' also means them). OUT is written under a temporary name \
-and renamed when complete; it may not be IN. The report of every change goes to stderr (with --json: JSON, to stdout when OUT is a file).")]
+#[command(
+    after_help = "IN and OUT default to stdin and stdout ('-' also means them). OUT is written under a temporary name \
+and renamed when complete; it may not be IN. The report of every change goes to stderr (with --json: JSON, to stdout when OUT is a file)."
+)]
 pub struct SanitizeCmd {
     /// The dump to read (default: stdin).
     pub input: Option<PathBuf>,
@@ -34,7 +36,10 @@ pub fn run(cmd: SanitizeCmd, g: &Globals) -> anyhow::Result<u8> {
         fingerprint: cmd.fingerprint,
         lenient: false,
     };
-    let total = input.as_ref().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+    let total = input
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
     let progress = Progress::new(g.progress && output.is_some());
     let task = progress.task("sanitize", total);
     let mut stdout = std::io::stdout().lock();
@@ -75,9 +80,15 @@ pub fn run(cmd: SanitizeCmd, g: &Globals) -> anyhow::Result<u8> {
         };
         t.row(vec![c.line.to_string(), c.rule.clone(), stmt, c.reason.clone()]);
     }
-    let name = input.as_ref().map_or("<stdin>".to_string(), |p| p.display().to_string());
+    let name = input
+        .as_ref()
+        .map_or("<stdin>".to_string(), |p| p.display().to_string());
     if report.changes.is_empty() {
-        eprintln!("{name}: nothing to change for profile {} (PostgreSQL {})", cmd.flags.profile.name(), cmd.flags.target_version);
+        eprintln!(
+            "{name}: nothing to change for profile {} (PostgreSQL {})",
+            cmd.flags.profile.name(),
+            cmd.flags.target_version
+        );
     } else {
         eprint!("{}", t.render());
         eprintln!(

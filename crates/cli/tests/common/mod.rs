@@ -29,12 +29,21 @@ pub fn cmd() -> Command {
 /// Runs and returns the output, panicking with everything on an unexpected status.
 pub fn run_ok(c: &mut Command) -> Output {
     let out = c.output().expect("spawn src-snapshot");
-    assert!(out.status.success(), "{:?} failed:\n{}", c, testkit::describe_output(&out));
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}",
+        c,
+        testkit::describe_output(&out)
+    );
     out
 }
 
 /// The three source database names.
-pub const SOURCE_DBS: [(&str, &str); 3] = [("pgsql", "frontend"), ("codeintel", "codeintel"), ("codeinsights", "codeinsights")];
+pub const SOURCE_DBS: [(&str, &str); 3] = [
+    ("pgsql", "frontend"),
+    ("codeintel", "codeintel"),
+    ("codeinsights", "codeinsights"),
+];
 
 /// A source server of `major` with the Sourcegraph schemas, seeds and the
 /// tricky data in databases `sg_frontend`, `sg_codeintel`,
@@ -66,7 +75,11 @@ pub fn source(major: u32) -> &'static Source {
         "postgres",
         &format!("DROP ROLE IF EXISTS sgsrc; CREATE ROLE sgsrc LOGIN SUPERUSER PASSWORD '{password}';"),
     );
-    let s: &'static Source = Box::leak(Box::new(Source { server, user: "sgsrc".into(), password }));
+    let s: &'static Source = Box::leak(Box::new(Source {
+        server,
+        user: "sgsrc".into(),
+        password,
+    }));
     list.push((major, s));
     s
 }
@@ -82,8 +95,14 @@ pub fn schema_for(major: u32, db: &str) -> PathBuf {
     let text = std::fs::read_to_string(&path).expect("schema");
     let clause = " GENERATED ALWAYS AS (jsonb_to_tsvector('english'::regconfig, blocks, '[\"string\"]'::jsonb)) STORED";
     let patched = text.replace(clause, "");
-    assert!(!patched.contains("GENERATED ALWAYS AS"), "another generated column to handle for PG 11");
-    let out = std::env::temp_dir().join(format!("src-snapshot-schema-pg{major}-{db}-{}.sql", std::process::id()));
+    assert!(
+        !patched.contains("GENERATED ALWAYS AS"),
+        "another generated column to handle for PG 11"
+    );
+    let out = std::env::temp_dir().join(format!(
+        "src-snapshot-schema-pg{major}-{db}-{}.sql",
+        std::process::id()
+    ));
     std::fs::write(&out, patched).expect("write schema");
     out
 }
@@ -108,5 +127,8 @@ impl Source {
 
 /// A tokio runtime for library calls.
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }

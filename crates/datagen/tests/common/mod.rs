@@ -8,15 +8,8 @@ use datagen::{generate, Db, GenOptions, GenStats};
 /// Generates a script into memory.
 pub fn gen(db: Db, size_bytes: u64, seed: u64) -> (Vec<u8>, GenStats) {
     let mut out = Vec::new();
-    let stats = generate(
-        &GenOptions {
-            db,
-            size_bytes,
-            seed,
-        },
-        &mut out,
-    )
-    .expect("writing to a Vec cannot fail");
+    let stats =
+        generate(&GenOptions { db, size_bytes, seed }, &mut out).expect("writing to a Vec cannot fail");
     (out, stats)
 }
 

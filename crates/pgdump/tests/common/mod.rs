@@ -94,10 +94,7 @@ pub fn dump(cmd: &DumpCommand) -> (Vec<u8>, Result<(), DumpError>) {
         Err(e) => return (Vec::new(), Err(e)),
     };
     let mut out = Vec::new();
-    running
-        .stdout
-        .read_to_end(&mut out)
-        .expect("read pg_dump stdout");
+    running.stdout.read_to_end(&mut out).expect("read pg_dump stdout");
     (out, running.finish())
 }
 
@@ -139,11 +136,7 @@ pub fn processes_with_in_cmdline(needle: &str) -> Vec<(u32, String)> {
         return found;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {
