@@ -419,7 +419,7 @@ fn scan_trivia(b: &[u8], eof: bool) -> TriviaScan {
 }
 
 /// Length of a nested block comment starting at `b[0..2] == "/*"`, if complete.
-fn block_comment_end(b: &[u8]) -> Option<usize> {
+pub(crate) fn block_comment_end(b: &[u8]) -> Option<usize> {
     let mut depth = 0u32;
     let mut i = 0;
     while i + 1 < b.len() {

@@ -66,24 +66,7 @@ pub fn tokenize_limit(text: &[u8], limit: usize) -> Result<Vec<Token>, InvalidUt
         } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
             i = memchr::memchr(b'\n', &b[i..]).map_or(n, |j| i + j + 1);
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i + 1 < n {
-                if b[i] == b'/' && b[i + 1] == b'*' {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b[i + 1] == b'/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-            if depth != 0 {
-                i = n;
-            }
+            i = crate::lexer::block_comment_end(&b[i..]).map_or(n, |len| i + len);
         } else if c == b'"' {
             let (content, next) = quoted(b, i, b'"', false);
             out.push(Token::QuotedIdent(utf8(&content)?));

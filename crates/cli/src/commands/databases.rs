@@ -1,12 +1,10 @@
 //! `databases <pg_dump|docker|kubectl> [--targets=…] [--run]`.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use pgdump::{display_header, dump_commands, DbRole, Mode, Targets};
+use pgdump::{display_header, dump_commands, DbRole};
 use snapshot::{dump_databases, DumpOptions, Manifest};
 
-use super::SanitizeFlags;
+use super::{SanitizeFlags, TargetFlags};
 use crate::render::{bytes, Progress, Table};
 use crate::{exit, Globals};
 
@@ -18,17 +16,8 @@ use crate::{exit, Globals};
 Passwords are never printed; with --run they come from the targets or from PGSQL_PASSWORD, CODEINTEL_PASSWORD, CODEINSIGHTS_PASSWORD."
 )]
 pub struct DatabasesCmd {
-    /// How to reach pg_dump: pg_dump (on this host), docker (docker exec), kubectl (kubectl exec).
-    pub mode: Mode,
-    /// A preset (local, docker, k8s) or a targets YAML file. Default: the mode's preset.
-    #[arg(long)]
-    pub targets: Option<String>,
-    /// Run the commands and write the snapshot (default: only print them).
-    #[arg(long)]
-    pub run: bool,
-    /// The snapshot folder.
-    #[arg(long, default_value = "src-snapshot")]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub target: TargetFlags,
     /// The pg_dump program (inside the container or pod in docker/kubectl mode).
     #[arg(long, default_value = "pg_dump")]
     pub pg_dump: String,
@@ -41,11 +30,8 @@ pub struct DatabasesCmd {
 
 /// Runs `databases`.
 pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
-    let spec = cmd
-        .targets
-        .clone()
-        .unwrap_or_else(|| cmd.mode.default_preset().to_string());
-    let mut targets = Targets::resolve(&spec).with_context(|| format!("reading targets {spec:?}"))?;
+    let mut targets = cmd.target.resolve()?;
+    let (mode, dir) = (cmd.target.mode, cmd.target.dir.clone());
     let only = cmd
         .only
         .iter()
@@ -58,8 +44,8 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
             )),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !cmd.run {
-        let commands = dump_commands(cmd.mode, &targets, &cmd.dir, &cmd.pg_dump)?;
+    if !cmd.target.run {
+        let commands = dump_commands(mode, &targets, &dir, &cmd.pg_dump)?;
         if g.json {
             let list: Vec<_> = commands
                 .iter()
@@ -72,10 +58,7 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
         if let Some(h) = display_header(&targets) {
             println!("{h}");
         }
-        println!(
-            "mkdir -p {}",
-            pgdump::shell::quote(&cmd.dir.display().to_string())
-        );
+        println!("mkdir -p {}", pgdump::shell::quote(&dir.display().to_string()));
         for (role, c) in &commands {
             if only.is_empty() || only.contains(role) {
                 println!("{}", c.display());
@@ -96,9 +79,9 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
         .map(|r| (r, progress.task(r.file_name(), None)))
         .collect();
     let opts = DumpOptions {
-        mode: cmd.mode,
+        mode,
         targets,
-        dir: cmd.dir.clone(),
+        dir: dir.clone(),
         pg_dump: cmd.pg_dump.clone(),
         preview: cmd.sanitize.options(),
         only,
@@ -112,11 +95,11 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
     for (_, t) in &tasks {
         t.finish();
     }
-    let manifest = result.with_context(|| format!("dumping into {}", cmd.dir.display()))?;
+    let manifest = result.with_context(|| format!("dumping into {}", dir.display()))?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
     } else {
-        print_summary(&manifest, &cmd.dir);
+        print_summary(&manifest, &dir);
     }
     Ok(exit::OK)
 }

@@ -5,7 +5,39 @@ pub mod fingerprint;
 pub mod restore;
 pub mod sanitize;
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use dumpscript::{ExtensionPolicy, Profile, SanitizeOptions};
+use pgdump::{Mode, Targets};
+
+/// Where the databases are and what to do with the commands, shared by
+/// `databases` and `restore` (src-cli's arguments).
+#[derive(clap::Args, Debug)]
+pub struct TargetFlags {
+    /// How to reach the databases: pg_dump (tools on this host), docker (docker exec), kubectl (kubectl exec).
+    pub mode: Mode,
+    /// A preset (local, docker, k8s) or a targets YAML file. Default: the mode's preset.
+    #[arg(long)]
+    pub targets: Option<String>,
+    /// Run the commands (default: only print them).
+    #[arg(long)]
+    pub run: bool,
+    /// The snapshot folder.
+    #[arg(long, default_value = "src-snapshot")]
+    pub dir: PathBuf,
+}
+
+impl TargetFlags {
+    /// The targets named by `--targets`, or the mode's preset.
+    pub fn resolve(&self) -> anyhow::Result<Targets> {
+        let spec = self
+            .targets
+            .clone()
+            .unwrap_or_else(|| self.mode.default_preset().to_string());
+        Targets::resolve(&spec).with_context(|| format!("reading targets {spec:?}"))
+    }
+}
 
 /// Sanitizer flags shared by commands that sanitize or preview.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,27 +1,18 @@
 //! `restore <pg_dump|docker|kubectl> [--targets=…] [--run]`: src-cli's
 //! `snapshot restore`, loading DIR/*.sql with psql.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use pgdump::{display_header, restore_commands, DbRole, Mode, Targets};
+use pgdump::{display_header, restore_commands, DbRole};
+
+use super::TargetFlags;
 
 use crate::{exit, Globals};
 
 /// Flags of `restore`.
 #[derive(clap::Args, Debug)]
 pub struct RestoreCmd {
-    /// How to reach psql: pg_dump (psql on this host), docker, kubectl.
-    pub mode: Mode,
-    /// A preset (local, docker, k8s) or a targets YAML file.
-    #[arg(long)]
-    pub targets: Option<String>,
-    /// Run the commands (default: only print them).
-    #[arg(long)]
-    pub run: bool,
-    /// The snapshot folder.
-    #[arg(long, default_value = "src-snapshot")]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub target: TargetFlags,
     /// The psql program.
     #[arg(long, default_value = "psql")]
     pub psql: String,
@@ -29,12 +20,9 @@ pub struct RestoreCmd {
 
 /// Runs `restore`.
 pub fn run(cmd: RestoreCmd, g: &Globals) -> anyhow::Result<u8> {
-    let spec = cmd
-        .targets
-        .clone()
-        .unwrap_or_else(|| cmd.mode.default_preset().to_string());
-    let mut targets = Targets::resolve(&spec).with_context(|| format!("reading targets {spec:?}"))?;
-    let mut dir = cmd.dir.clone();
+    let mut targets = cmd.target.resolve()?;
+    let mode = cmd.target.mode;
+    let mut dir = cmd.target.dir.clone();
     // src-cli wrote primary.sql until late 2025; accept a folder with it.
     let legacy = dir.join("primary.sql").exists() && !dir.join("pgsql.sql").exists();
     if legacy {
@@ -45,14 +33,15 @@ pub fn run(cmd: RestoreCmd, g: &Globals) -> anyhow::Result<u8> {
             } else {
                 role.file_name()
             };
-            let src = std::fs::canonicalize(cmd.dir.join(name)).unwrap_or_else(|_| cmd.dir.join(name));
+            let src = std::fs::canonicalize(cmd.target.dir.join(name))
+                .unwrap_or_else(|_| cmd.target.dir.join(name));
             std::os::unix::fs::symlink(&src, tmp.path().join(role.file_name()))
                 .with_context(|| format!("linking {}", src.display()))?;
         }
         dir = tmp.keep();
     }
-    let commands = restore_commands(cmd.mode, &targets, &dir, &cmd.psql)?;
-    if !cmd.run {
+    let commands = restore_commands(mode, &targets, &dir, &cmd.psql)?;
+    if !cmd.target.run {
         if g.json {
             let list: Vec<_> = commands
                 .iter()
@@ -72,7 +61,7 @@ pub fn run(cmd: RestoreCmd, g: &Globals) -> anyhow::Result<u8> {
     targets
         .apply_password_env()
         .context("reading password variables")?;
-    let commands = restore_commands(cmd.mode, &targets, &dir, &cmd.psql)?;
+    let commands = restore_commands(mode, &targets, &dir, &cmd.psql)?;
     for (role, c) in &commands {
         if !c.input().exists() {
             anyhow::bail!(
