@@ -54,6 +54,10 @@ enum Command {
     Fingerprint(commands::fingerprint::FingerprintCmd),
     /// Print (or with --run, run) psql commands that load the snapshot into local databases.
     Restore(commands::restore::RestoreCmd),
+    /// Upload the snapshot to a bucket: resumable, checksummed, parallel; the manifest last.
+    Upload(commands::upload::UploadCmd),
+    /// Check the bucket against the manifest: every object present, sizes, checksums, table fingerprints.
+    Verify(commands::verify::VerifyCmd),
 }
 
 /// What every command gets besides its own flags.
@@ -104,6 +108,8 @@ fn main() -> ExitCode {
         Command::Sanitize(c) => commands::sanitize::run(c, &globals),
         Command::Fingerprint(c) => commands::fingerprint::run(c, &globals),
         Command::Restore(c) => commands::restore::run(c, &globals),
+        Command::Upload(c) => commands::upload::run(c, &globals),
+        Command::Verify(c) => commands::verify::run(c, &globals),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -155,6 +155,7 @@ fn dump_one(
                 target_major: opts.preview.target_major,
                 changes: report.changes,
             }),
+            upload: None,
         },
         report.sourcegraph,
     ))

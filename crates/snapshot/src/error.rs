@@ -56,12 +56,37 @@ pub enum SnapshotError {
         /// Table.
         table: String,
     },
+    /// The upload state file could not be written (e.g. the disk is full).
+    #[error("{}: cannot save the upload state: {source}", path.display())]
+    StateFile {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bucket operation failed.
+    #[error("{object}: {source}")]
+    Bucket {
+        /// The object.
+        object: String,
+        /// Why.
+        #[source]
+        source: bucket::BucketError,
+    },
+    /// A background task died.
+    #[error("internal error: a task failed: {0}")]
+    Task(String),
     /// Several dumps failed; each error is listed.
     #[error("{} of the dumps failed:\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Several(Vec<SnapshotError>),
 }
 
 impl SnapshotError {
+    pub(crate) fn bucket(object: &str, source: bucket::BucketError) -> SnapshotError {
+        SnapshotError::Bucket { object: object.to_string(), source }
+    }
+
     pub(crate) fn scan(path: impl Into<PathBuf>, source: dumpscript::ScanError) -> SnapshotError {
         SnapshotError::Scan {
             path: path.into(),

@@ -97,3 +97,70 @@ pub fn sanitize(
         }
     }
 }
+
+/// The snapshot's manifest; for a folder made by other tools (src-cli,
+/// pg_dump by hand) without one, it is built from the dumps found — each
+/// checked, checksummed and fingerprinted — and saved.
+///
+/// # Errors
+/// A manifest that exists but cannot be read, a dump that is not a
+/// complete pg_dump script, or no dump at all.
+pub fn ensure_manifest(dir: &Path) -> Result<crate::Manifest, SnapshotError> {
+    use crate::manifest::{now_rfc3339, FileEntry, Manifest, SanitizerReport, SourceInfo, MANIFEST_FILE};
+    if dir.join(MANIFEST_FILE).exists() {
+        return Manifest::load(dir);
+    }
+    let mut m = Manifest::new();
+    for role in pgdump::DbRole::all() {
+        let mut path = dir.join(role.file_name());
+        if let Some(legacy) = role.legacy_file_name().filter(|_| !path.exists()) {
+            path = dir.join(legacy);
+        }
+        if !path.exists() {
+            continue;
+        }
+        let started = now_rfc3339();
+        let preview = dumpscript::SanitizeOptions::cloudsql(16);
+        let opts = ScanOptions { sanitize: Some(preview.clone()), fingerprint: true, lenient: false };
+        let f = File::open(&path).map_err(|source| SnapshotError::Io { path: path.clone(), source })?;
+        let mut sums = crate::fsutil::Checksums::default();
+        let mut sink = std::io::sink();
+        let report = scan(crate::fsutil::TeeReader::new(f, &mut sink, &mut sums), None, &opts, &mut |_| {})
+            .map_err(|e| SnapshotError::scan(&path, e))?;
+        let (size, sha256, crc32c) = sums.finish();
+        if role == pgdump::DbRole::Pgsql {
+            m.sourcegraph = report.sourcegraph.clone();
+        }
+        m.put_file(FileEntry {
+            role: role.yaml_key().to_string(),
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            size,
+            sha256,
+            crc32c,
+            lines: report.lines,
+            statements: report.statements,
+            source: SourceInfo {
+                server_version: report.dumped_from.clone(),
+                pg_dump_version: report.dumped_by.clone(),
+                ..SourceInfo::default()
+            },
+            started_at: Some(started),
+            finished_at: Some(now_rfc3339()),
+            tables: report.tables,
+            sanitizer: Some(SanitizerReport {
+                profile: preview.profile.name().to_string(),
+                target_major: preview.target_major,
+                changes: report.changes,
+            }),
+            upload: None,
+        });
+    }
+    if m.files.is_empty() {
+        return Err(SnapshotError::Manifest {
+            path: dir.join(MANIFEST_FILE),
+            message: "no manifest and no dumps (pgsql.sql, codeintel.sql, codeinsights.sql) in this folder; run `src-snapshot databases … --run` first".into(),
+        });
+    }
+    m.save(dir)?;
+    Ok(m)
+}

@@ -15,9 +15,12 @@ mod error;
 mod files;
 pub mod fsutil;
 pub mod manifest;
+pub mod stream;
+pub mod upload;
+pub mod verify;
 
 pub use dbfingerprint::{diff_tables, fingerprint_database, TableDiff};
 pub use dump::{dump_databases, DumpOptions, DumpProgress};
 pub use error::SnapshotError;
-pub use files::{sanitize, scan_file, Output};
-pub use manifest::{FileEntry, Manifest, SanitizerReport, SourceInfo, MANIFEST_FILE};
+pub use files::{ensure_manifest, sanitize, scan_file, Output};
+pub use manifest::{FileEntry, Manifest, SanitizerReport, SourceInfo, UploadRecord, MANIFEST_FILE};

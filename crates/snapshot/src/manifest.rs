@@ -66,6 +66,46 @@ pub struct Manifest {
     pub sourcegraph: Option<SourcegraphVersion>,
     /// The dump files.
     pub files: Vec<FileEntry>,
+    /// Other uploaded objects (e.g. `summary.json`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_uploads: Vec<UploadRecord>,
+}
+
+/// What was uploaded for a file: the object as the server stored it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// Object name, relative to the bucket location.
+    pub object: String,
+    /// Bucket location (`gs://bucket/prefix` or `file:///path`).
+    pub location: String,
+    /// Object size as the server reported it.
+    pub size: u64,
+    /// CRC32C as the server reported it (base64, big-endian).
+    pub crc32c: String,
+    /// MD5 as the server reported it (base64), or computed locally.
+    pub md5: String,
+    /// SHA-256 of the object's bytes (computed while sending), hex.
+    pub sha256: String,
+    /// The object's generation, when the server has them.
+    pub generation: Option<String>,
+    /// gzip level, when compressed.
+    pub gzip: Option<u32>,
+    /// Sanitizer profile applied on the way, if any.
+    pub sanitizer: Option<String>,
+    /// Target major version the sanitizer worked for.
+    pub target_major: Option<u32>,
+    /// Bytes before compression.
+    pub uncompressed_size: u64,
+    /// Statements the sanitizer commented out.
+    pub changes: usize,
+    /// Size of the local file it was made from.
+    pub source_size: u64,
+    /// Modification time of that file (ns since the epoch), to spot a changed file.
+    pub source_mtime_ns: u128,
+    /// How the file became the object.
+    pub transform: crate::stream::Transform,
+    /// When the upload finished.
+    pub uploaded_at: String,
 }
 
 /// Where a dump came from (no secrets).
@@ -125,6 +165,9 @@ pub struct FileEntry {
     pub tables: Vec<TableData>,
     /// What the cloudsql sanitizer changes in this file.
     pub sanitizer: Option<SanitizerReport>,
+    /// The uploaded object made from this file, once uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadRecord>,
 }
 
 impl Manifest {
@@ -142,6 +185,7 @@ impl Manifest {
             fingerprint_version: dumpscript::FINGERPRINT_VERSION,
             sourcegraph: None,
             files: Vec::new(),
+            other_uploads: Vec::new(),
         }
     }
 
@@ -188,6 +232,17 @@ impl Manifest {
     /// The entry for a role, if present.
     pub fn file(&self, role: &str) -> Option<&FileEntry> {
         self.files.iter().find(|f| f.role == role)
+    }
+
+    /// Records the upload of a role's file, or of another file (role None).
+    pub fn set_upload(&mut self, role: Option<&str>, record: UploadRecord) {
+        match role.and_then(|r| self.files.iter_mut().find(|f| f.role == r)) {
+            Some(f) => f.upload = Some(record),
+            None => {
+                self.other_uploads.retain(|u| u.object != record.object);
+                self.other_uploads.push(record);
+            }
+        }
     }
 
     /// Replaces (or adds) the entry of `entry.role`, keeping role order.

@@ -4,6 +4,8 @@ pub mod databases;
 pub mod fingerprint;
 pub mod restore;
 pub mod sanitize;
+pub mod upload;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -63,5 +65,26 @@ impl SanitizeFlags {
                 also: self.allow_extension.clone(),
             },
         }
+    }
+}
+
+/// Where the bucket is and how to authenticate (src-cli's flags).
+#[derive(clap::Args, Debug)]
+pub struct BucketFlags {
+    /// The bucket: NAME, gs://NAME[/PREFIX] or file:///PATH.
+    #[arg(long)]
+    pub bucket: String,
+    /// A service-account key JSON file (not needed with STORAGE_EMULATOR_HOST or file://).
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+}
+
+impl BucketFlags {
+    /// Opens the store.
+    pub async fn open(&self) -> anyhow::Result<bucket::Store> {
+        let loc = bucket::Location::parse(&self.bucket).with_context(|| format!("-bucket={}", self.bucket))?;
+        let mut opts = bucket::StoreOptions::from_env();
+        opts.credentials = self.credentials.clone();
+        bucket::Store::open(&loc, &opts).await.with_context(|| format!("opening {}", self.bucket))
     }
 }

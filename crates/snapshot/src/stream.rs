@@ -1,0 +1,239 @@
+//! The bytes an object is made of: a local file, optionally sanitized and
+//! gzip-compressed on the fly. The same file and transform always give the
+//! same bytes, which is what lets an interrupted upload resume: the prefix
+//! the server already has is regenerated locally, checked, and not resent.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use dumpscript::{scan, SanitizeOptions, ScanOptions, ScanReport};
+use flate2::write::GzEncoder;
+use flate2::{Compression, GzBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SnapshotError;
+
+/// How a local file becomes an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transform {
+    /// Sanitize with these options (None: the file's bytes as they are).
+    pub sanitize: Option<SanitizeOptions>,
+    /// gzip level 1–9 (None: uncompressed).
+    pub gzip: Option<u32>,
+}
+
+/// Blocks handed from the producer thread to the consumer.
+const BLOCK: usize = 1 << 20;
+/// Blocks in flight: bounds memory to a few MiB whatever the file size.
+const IN_FLIGHT: usize = 4;
+
+/// What the producer found besides the bytes.
+#[derive(Debug, Default, Clone)]
+pub struct SourceReport {
+    /// The engine's report when the file was sanitized.
+    pub scan: Option<ScanReport>,
+    /// Bytes read from the file.
+    pub input_bytes: u64,
+    /// Bytes before compression.
+    pub uncompressed_bytes: u64,
+}
+
+/// A pull stream of an object's bytes, produced on a thread.
+pub struct ObjectStream {
+    rx: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    producer: Option<JoinHandle<Result<SourceReport, SnapshotError>>>,
+    /// Input bytes read so far, for progress.
+    pub progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct ChannelWriter {
+    tx: SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        self.written += data.len() as u64;
+        if self.buf.len() >= BLOCK {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK + BLOCK / 4));
+            self.tx
+                .send(full)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "consumer stopped"))?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            self.tx
+                .send(rest)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "consumer stopped"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts bytes read, for progress.
+struct CountingReader<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Counts bytes written before compression.
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl ObjectStream {
+    /// Starts producing the bytes of `path` under `transform`.
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn open(path: &Path, transform: &Transform) -> Result<ObjectStream, SnapshotError> {
+        let file = File::open(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = progress.clone();
+        let transform = transform.clone();
+        let path: PathBuf = path.to_path_buf();
+        let producer = std::thread::spawn(move || produce(&path, file, &transform, tx, counter));
+        Ok(ObjectStream { rx, current: Vec::new(), pos: 0, producer: Some(producer), progress })
+    }
+
+    /// Reads up to `buf.len()` bytes; 0 means the end (then call [`ObjectStream::finish`]).
+    pub fn read_some(&mut self, buf: &mut [u8]) -> usize {
+        if self.pos == self.current.len() {
+            match self.rx.recv() {
+                Ok(block) => {
+                    self.current = block;
+                    self.pos = 0;
+                }
+                Err(_) => return 0,
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+
+    /// Fills `buf` as far as the stream goes; returns the bytes filled.
+    pub fn fill(&mut self, buf: &mut [u8]) -> usize {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = self.read_some(&mut buf[filled..]);
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        filled
+    }
+
+    /// Waits for the producer and returns its report (or its error: a
+    /// sanitizer rejection, a truncated dump, a read error).
+    ///
+    /// # Errors
+    /// What the producer hit.
+    pub fn finish(mut self) -> Result<SourceReport, SnapshotError> {
+        // Drain so the producer can finish writing.
+        while self.rx.recv().is_ok() {}
+        match self.producer.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(SnapshotError::Several(Vec::new())),
+        }
+    }
+}
+
+impl Drop for ObjectStream {
+    fn drop(&mut self) {
+        // Dropping the receiver makes the producer's next send fail, ending it.
+        let (_, dummy) = sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, dummy));
+        if let Some(p) = self.producer.take() {
+            let _ = p.join();
+        }
+    }
+}
+
+fn produce(
+    path: &Path,
+    file: File,
+    transform: &Transform,
+    tx: SyncSender<Vec<u8>>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<SourceReport, SnapshotError> {
+    let reader = CountingReader { inner: file, count: counter.clone() };
+    let sink = ChannelWriter { tx, buf: Vec::with_capacity(BLOCK + BLOCK / 4), written: 0 };
+    let io = |source: std::io::Error| SnapshotError::Io { path: path.to_path_buf(), source };
+    let mut report = SourceReport::default();
+    match transform.gzip {
+        Some(level) => {
+            // No file name or time in the header: the same input gives the same bytes.
+            let gz: GzEncoder<ChannelWriter> = GzBuilder::new().mtime(0).write(sink, Compression::new(level.min(9)));
+            let mut w = CountingWriter { inner: gz, count: 0 };
+            report.scan = write_source(path, reader, &mut w, transform)?;
+            report.uncompressed_bytes = w.count;
+            let mut sink = w.inner.finish().map_err(io)?;
+            sink.flush().map_err(io)?;
+        }
+        None => {
+            let mut w = CountingWriter { inner: sink, count: 0 };
+            report.scan = write_source(path, reader, &mut w, transform)?;
+            report.uncompressed_bytes = w.count;
+            w.flush().map_err(io)?;
+        }
+    }
+    report.input_bytes = counter.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(report)
+}
+
+fn write_source(
+    path: &Path,
+    mut reader: impl Read,
+    out: &mut dyn Write,
+    transform: &Transform,
+) -> Result<Option<ScanReport>, SnapshotError> {
+    match &transform.sanitize {
+        Some(opts) => {
+            let scan_opts = ScanOptions { sanitize: Some(opts.clone()), fingerprint: true, lenient: false };
+            scan(reader, Some(out), &scan_opts, &mut |_| {})
+                .map(Some)
+                .map_err(|e| match e {
+                    dumpscript::ScanError::Write(source) => SnapshotError::Io { path: path.to_path_buf(), source },
+                    e => SnapshotError::scan(path, e),
+                })
+        }
+        None => {
+            std::io::copy(&mut reader, out).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+            Ok(None)
+        }
+    }
+}
