@@ -130,33 +130,42 @@ mod tests {
 
     #[test]
     fn accepted_forms() {
-        assert_eq!(Location::parse("my-bucket").unwrap(), gcs("my-bucket", ""));
-        assert_eq!(Location::parse("gs://my-bucket").unwrap(), gcs("my-bucket", ""));
-        assert_eq!(Location::parse("gs://my-bucket/").unwrap(), gcs("my-bucket", ""));
         assert_eq!(
-            Location::parse("gs://my.bucket_1/pre/fix/").unwrap(),
+            Location::parse("my-bucket").expect("parses"),
+            gcs("my-bucket", "")
+        );
+        assert_eq!(
+            Location::parse("gs://my-bucket").expect("parses"),
+            gcs("my-bucket", "")
+        );
+        assert_eq!(
+            Location::parse("gs://my-bucket/").expect("parses"),
+            gcs("my-bucket", "")
+        );
+        assert_eq!(
+            Location::parse("gs://my.bucket_1/pre/fix/").expect("parses"),
             gcs("my.bucket_1", "pre/fix")
         );
         assert_eq!(
-            Location::parse("gs://b12//pre/fix//").unwrap(),
+            Location::parse("gs://b12//pre/fix//").expect("parses"),
             gcs("b12", "pre/fix")
         );
         assert_eq!(
-            Location::parse("file:///tmp/x/").unwrap(),
+            Location::parse("file:///tmp/x/").expect("parses"),
             Location::File {
                 root: "/tmp/x".into()
             }
         );
         assert_eq!(
-            Location::parse("file:///").unwrap(),
+            Location::parse("file:///").expect("parses"),
             Location::File { root: "/".into() }
         );
         assert_eq!(
-            Location::parse("gs://b12/a/b").unwrap().to_string(),
+            Location::parse("gs://b12/a/b").expect("parses").to_string(),
             "gs://b12/a/b"
         );
         assert_eq!(
-            Location::parse("file:///tmp/x").unwrap().to_string(),
+            Location::parse("file:///tmp/x").expect("parses").to_string(),
             "file:///tmp/x"
         );
     }

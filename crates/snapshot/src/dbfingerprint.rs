@@ -87,32 +87,50 @@ pub struct TableDiff {
     pub hash_equal: bool,
 }
 
+/// Per table name: rows and hash summed over every COPY block of that table
+/// (a dump has one per table; the sum keeps the definition for more).
+fn by_table(tables: &[TableData]) -> Vec<(String, u64, u128)> {
+    let mut out: Vec<(String, u64, u128)> = Vec::new();
+    for t in tables {
+        let hash = dumpscript::Fingerprint::parse_hash(&t.hash).unwrap_or_default();
+        match out.iter_mut().find(|(name, _, _)| *name == t.table) {
+            Some(e) => {
+                e.1 += t.rows;
+                e.2 = e.2.wrapping_add(hash);
+            }
+            None => out.push((t.table.clone(), t.rows, hash)),
+        }
+    }
+    out
+}
+
 /// Tables whose row count or hash differ, or that exist on one side only.
 pub fn diff_tables(expected: &[TableData], actual: &[TableData]) -> Vec<TableDiff> {
+    let (expected, actual) = (by_table(expected), by_table(actual));
     let mut diffs = Vec::new();
-    for e in expected {
-        match actual.iter().find(|a| a.table == e.table) {
-            Some(a) if a.rows == e.rows && a.hash == e.hash => {}
+    for (name, rows, hash) in &expected {
+        match actual.iter().find(|a| a.0 == *name) {
+            Some(a) if a.1 == *rows && a.2 == *hash => {}
             Some(a) => diffs.push(TableDiff {
-                table: e.table.clone(),
-                expected_rows: Some(e.rows),
-                actual_rows: Some(a.rows),
-                hash_equal: a.hash == e.hash,
+                table: name.clone(),
+                expected_rows: Some(*rows),
+                actual_rows: Some(a.1),
+                hash_equal: a.2 == *hash,
             }),
             None => diffs.push(TableDiff {
-                table: e.table.clone(),
-                expected_rows: Some(e.rows),
+                table: name.clone(),
+                expected_rows: Some(*rows),
                 actual_rows: None,
                 hash_equal: false,
             }),
         }
     }
-    for a in actual {
-        if !expected.iter().any(|e| e.table == a.table) {
+    for (name, rows, _) in &actual {
+        if !expected.iter().any(|e| e.0 == *name) {
             diffs.push(TableDiff {
-                table: a.table.clone(),
+                table: name.clone(),
                 expected_rows: None,
-                actual_rows: Some(a.rows),
+                actual_rows: Some(*rows),
                 hash_equal: false,
             });
         }

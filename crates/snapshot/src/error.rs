@@ -74,6 +74,14 @@ pub enum SnapshotError {
         #[source]
         source: bucket::BucketError,
     },
+    /// A dump changed since the snapshot was taken.
+    #[error("{}: changed since the snapshot was taken ({detail}); run `src-snapshot databases … --run` again to retake it", path.display())]
+    ChangedFile {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
     /// A background task died.
     #[error("internal error: a task failed: {0}")]
     Task(String),
@@ -84,7 +92,10 @@ pub enum SnapshotError {
 
 impl SnapshotError {
     pub(crate) fn bucket(object: &str, source: bucket::BucketError) -> SnapshotError {
-        SnapshotError::Bucket { object: object.to_string(), source }
+        SnapshotError::Bucket {
+            object: object.to_string(),
+            source,
+        }
     }
 
     pub(crate) fn scan(path: impl Into<PathBuf>, source: dumpscript::ScanError) -> SnapshotError {

@@ -121,19 +121,34 @@ pub fn ensure_manifest(dir: &Path) -> Result<crate::Manifest, SnapshotError> {
         }
         let started = now_rfc3339();
         let preview = dumpscript::SanitizeOptions::cloudsql(16);
-        let opts = ScanOptions { sanitize: Some(preview.clone()), fingerprint: true, lenient: false };
-        let f = File::open(&path).map_err(|source| SnapshotError::Io { path: path.clone(), source })?;
+        let opts = ScanOptions {
+            sanitize: Some(preview.clone()),
+            fingerprint: true,
+            lenient: false,
+        };
+        let f = File::open(&path).map_err(|source| SnapshotError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let mut sums = crate::fsutil::Checksums::default();
         let mut sink = std::io::sink();
-        let report = scan(crate::fsutil::TeeReader::new(f, &mut sink, &mut sums), None, &opts, &mut |_| {})
-            .map_err(|e| SnapshotError::scan(&path, e))?;
+        let report = scan(
+            crate::fsutil::TeeReader::new(f, &mut sink, &mut sums),
+            None,
+            &opts,
+            &mut |_| {},
+        )
+        .map_err(|e| SnapshotError::scan(&path, e))?;
         let (size, sha256, crc32c) = sums.finish();
         if role == pgdump::DbRole::Pgsql {
             m.sourcegraph = report.sourcegraph.clone();
         }
         m.put_file(FileEntry {
             role: role.yaml_key().to_string(),
-            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             size,
             sha256,
             crc32c,

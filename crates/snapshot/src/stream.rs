@@ -39,6 +39,8 @@ pub struct SourceReport {
     pub input_bytes: u64,
     /// Bytes before compression.
     pub uncompressed_bytes: u64,
+    /// SHA-256 of the file as read (hex), to prove it is the file the manifest describes.
+    pub input_sha256: String,
 }
 
 /// A pull stream of an object's bytes, produced on a thread.
@@ -81,15 +83,19 @@ impl Write for ChannelWriter {
 }
 
 /// Counts bytes read, for progress.
-struct CountingReader<R> {
+struct CountingReader<'a, R> {
     inner: R,
     count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    sha: &'a mut sha2::Sha256,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.sha.update(&buf[..n]);
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -117,14 +123,23 @@ impl ObjectStream {
     /// # Errors
     /// The file cannot be opened.
     pub fn open(path: &Path, transform: &Transform) -> Result<ObjectStream, SnapshotError> {
-        let file = File::open(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = progress.clone();
         let transform = transform.clone();
         let path: PathBuf = path.to_path_buf();
         let producer = std::thread::spawn(move || produce(&path, file, &transform, tx, counter));
-        Ok(ObjectStream { rx, current: Vec::new(), pos: 0, producer: Some(producer), progress })
+        Ok(ObjectStream {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+            producer: Some(producer),
+            progress,
+        })
     }
 
     /// Reads up to `buf.len()` bytes; 0 means the end (then call [`ObjectStream::finish`]).
@@ -162,7 +177,7 @@ impl ObjectStream {
     ///
     /// # Errors
     /// What the producer hit.
-    pub fn finish(mut self) -> Result<SourceReport, SnapshotError> {
+    pub fn finish(&mut self) -> Result<SourceReport, SnapshotError> {
         // Drain so the producer can finish writing.
         while self.rx.recv().is_ok() {}
         match self.producer.take().map(JoinHandle::join) {
@@ -190,14 +205,28 @@ fn produce(
     tx: SyncSender<Vec<u8>>,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<SourceReport, SnapshotError> {
-    let reader = CountingReader { inner: file, count: counter.clone() };
-    let sink = ChannelWriter { tx, buf: Vec::with_capacity(BLOCK + BLOCK / 4), written: 0 };
-    let io = |source: std::io::Error| SnapshotError::Io { path: path.to_path_buf(), source };
+    let mut sha = <sha2::Sha256 as sha2::Digest>::new();
+    let reader = CountingReader {
+        inner: file,
+        count: counter.clone(),
+        sha: &mut sha,
+    };
+    let sink = ChannelWriter {
+        tx,
+        buf: Vec::with_capacity(BLOCK + BLOCK / 4),
+        written: 0,
+    };
+    let io = |source: std::io::Error| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut report = SourceReport::default();
     match transform.gzip {
         Some(level) => {
             // No file name or time in the header: the same input gives the same bytes.
-            let gz: GzEncoder<ChannelWriter> = GzBuilder::new().mtime(0).write(sink, Compression::new(level.min(9)));
+            let gz: GzEncoder<ChannelWriter> = GzBuilder::new()
+                .mtime(0)
+                .write(sink, Compression::new(level.min(9)));
             let mut w = CountingWriter { inner: gz, count: 0 };
             report.scan = write_source(path, reader, &mut w, transform)?;
             report.uncompressed_bytes = w.count;
@@ -205,13 +234,20 @@ fn produce(
             sink.flush().map_err(io)?;
         }
         None => {
-            let mut w = CountingWriter { inner: sink, count: 0 };
+            let mut w = CountingWriter {
+                inner: sink,
+                count: 0,
+            };
             report.scan = write_source(path, reader, &mut w, transform)?;
             report.uncompressed_bytes = w.count;
             w.flush().map_err(io)?;
         }
     }
     report.input_bytes = counter.load(std::sync::atomic::Ordering::Relaxed);
+    report.input_sha256 = sha2::Digest::finalize(sha)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok(report)
 }
 
@@ -223,16 +259,26 @@ fn write_source(
 ) -> Result<Option<ScanReport>, SnapshotError> {
     match &transform.sanitize {
         Some(opts) => {
-            let scan_opts = ScanOptions { sanitize: Some(opts.clone()), fingerprint: true, lenient: false };
+            let scan_opts = ScanOptions {
+                sanitize: Some(opts.clone()),
+                fingerprint: true,
+                lenient: false,
+            };
             scan(reader, Some(out), &scan_opts, &mut |_| {})
                 .map(Some)
                 .map_err(|e| match e {
-                    dumpscript::ScanError::Write(source) => SnapshotError::Io { path: path.to_path_buf(), source },
+                    dumpscript::ScanError::Write(source) => SnapshotError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    },
                     e => SnapshotError::scan(path, e),
                 })
         }
         None => {
-            std::io::copy(&mut reader, out).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+            std::io::copy(&mut reader, out).map_err(|source| SnapshotError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
             Ok(None)
         }
     }

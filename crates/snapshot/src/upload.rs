@@ -39,6 +39,8 @@ pub struct UploadItem {
     pub object: String,
     /// How the file becomes the object.
     pub transform: Transform,
+    /// Size and SHA-256 the manifest records for the file (checked while reading).
+    pub expected: Option<(u64, String)>,
 }
 
 /// What `upload` does.
@@ -128,7 +130,10 @@ pub struct UploadResult {
 }
 
 fn mtime_ns(path: &Path) -> Result<(u64, u128), SnapshotError> {
-    let meta = std::fs::metadata(path).map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mtime = meta
         .modified()
         .ok()
@@ -138,7 +143,8 @@ fn mtime_ns(path: &Path) -> Result<(u64, u128), SnapshotError> {
 }
 
 fn state_path(dir: &Path, object: &str) -> PathBuf {
-    dir.join(STATE_DIR).join(format!("{}.json", object.replace('/', "%2F")))
+    dir.join(STATE_DIR)
+        .join(format!("{}.json", object.replace('/', "%2F")))
 }
 
 fn load_state(dir: &Path, object: &str) -> Option<UploadState> {
@@ -149,9 +155,15 @@ fn load_state(dir: &Path, object: &str) -> Option<UploadState> {
 fn save_state(dir: &Path, state: &UploadState) -> Result<(), SnapshotError> {
     let path = state_path(dir, &state.object);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| SnapshotError::Io { path: parent.to_path_buf(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| SnapshotError::StateFile {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
-    let text = serde_json::to_vec_pretty(state).map_err(|e| SnapshotError::Manifest { path: path.clone(), message: e.to_string() })?;
+    let text = serde_json::to_vec_pretty(state).map_err(|e| SnapshotError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     write_atomic(&path, &text).map_err(|e| match e {
         SnapshotError::Io { path, source } => SnapshotError::StateFile { path, source },
         e => e,
@@ -167,11 +179,26 @@ fn clear_state(dir: &Path, object: &str) {
 /// # Errors
 /// The first failure of each file, all listed; files that succeeded are
 /// recorded in the manifest, which is only uploaded when all succeeded.
-pub async fn upload(store: Arc<Store>, plan: &UploadPlan, progress: UploadProgress) -> Result<Vec<UploadResult>, SnapshotError> {
-    let mut manifest = Manifest::load(&plan.dir)?;
+pub async fn upload(
+    store: Arc<Store>,
+    plan: &UploadPlan,
+    progress: UploadProgress,
+) -> Result<Vec<UploadResult>, SnapshotError> {
+    let manifest = Manifest::load(&plan.dir)?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(plan.jobs.max(1)));
+    let shared = Arc::new(tokio::sync::Mutex::new(manifest.clone()));
     let mut tasks = Vec::new();
-    for item in plan.items.clone() {
+    for mut item in plan.items.clone() {
+        if let Some(f) = item.role.as_ref().and_then(|r| manifest.file(r)) {
+            item.expected = Some((f.size, f.sha256.clone()));
+            let actual = std::fs::metadata(&item.path).map(|m| m.len()).unwrap_or(0);
+            if actual != f.size {
+                return Err(SnapshotError::ChangedFile {
+                    path: item.path.clone(),
+                    detail: format!("{actual} bytes now, {} in the manifest", f.size),
+                });
+            }
+        }
         let store = store.clone();
         let progress = progress.clone();
         let sem = semaphore.clone();
@@ -183,9 +210,16 @@ pub async fn upload(store: Arc<Store>, plan: &UploadPlan, progress: UploadProgre
             .and_then(|f| f.upload.clone())
             .filter(|u| u.object == item.object);
         let (overwrite, chunk) = (plan.overwrite, plan.chunk_size);
+        let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await;
-            upload_one(&store, &dir, item, prior, overwrite, chunk, progress).await
+            let r = upload_one(&store, &dir, item, prior, overwrite, chunk, progress).await?;
+            // Record each object as soon as it is complete, so an interruption
+            // later never loses it.
+            let mut m = shared.lock().await;
+            m.set_upload(r.item.role.as_deref(), r.record.clone());
+            m.save(&dir)?;
+            Ok::<_, SnapshotError>(r)
         }));
     }
     let mut results = Vec::new();
@@ -197,18 +231,27 @@ pub async fn upload(store: Arc<Store>, plan: &UploadPlan, progress: UploadProgre
             Err(e) => errors.push(SnapshotError::Task(e.to_string())),
         }
     }
-    for r in &results {
-        manifest.set_upload(r.item.role.as_deref(), r.record.clone());
-    }
-    manifest.save(&plan.dir)?;
     if !errors.is_empty() {
-        return Err(if errors.len() == 1 { errors.remove(0) } else { SnapshotError::Several(errors) });
+        return Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            SnapshotError::Several(errors)
+        });
     }
     // Last: the manifest, so its presence means every object is complete.
-    let text = std::fs::read(plan.dir.join(MANIFEST_FILE))
-        .map_err(|source| SnapshotError::Io { path: plan.dir.join(MANIFEST_FILE), source })?;
+    let text = std::fs::read(plan.dir.join(MANIFEST_FILE)).map_err(|source| SnapshotError::Io {
+        path: plan.dir.join(MANIFEST_FILE),
+        source,
+    })?;
     store
-        .put_small(MANIFEST_FILE, text.into(), &UploadOptions { overwrite: true, content_type: "application/json".into() })
+        .put_small(
+            MANIFEST_FILE,
+            text.into(),
+            &UploadOptions {
+                overwrite: true,
+                content_type: "application/json".into(),
+            },
+        )
         .await
         .map_err(|e| SnapshotError::bucket(MANIFEST_FILE, e))?;
     Ok(results)
@@ -230,16 +273,30 @@ async fn upload_one(
 
     // Already uploaded from this very file with this transform?
     if let Some(rec) = &prior {
-        if rec.source_size == size && rec.source_mtime_ns == mtime && rec.transform == item.transform && rec.location == location {
+        if rec.source_size == size
+            && rec.source_mtime_ns == mtime
+            && rec.transform == item.transform
+            && rec.location == location
+        {
             match store.stat(&obj).await {
                 Ok(Some(meta)) if meta.size == rec.size && meta.crc32c == rec.crc32c => {
                     progress(UploadEvent::Skipped { object: obj });
-                    return Ok(UploadResult { item, record: rec.clone(), skipped: true, resumed_at: rec.size });
+                    return Ok(UploadResult {
+                        item,
+                        record: rec.clone(),
+                        skipped: true,
+                        resumed_at: rec.size,
+                    });
                 }
                 // A write-only account cannot look: the recorded server response stands.
                 Err(bucket::BucketError::PermissionDenied { .. }) => {
                     progress(UploadEvent::Skipped { object: obj });
-                    return Ok(UploadResult { item, record: rec.clone(), skipped: true, resumed_at: rec.size });
+                    return Ok(UploadResult {
+                        item,
+                        record: rec.clone(),
+                        skipped: true,
+                        resumed_at: rec.size,
+                    });
                 }
                 _ => {}
             }
@@ -249,9 +306,17 @@ async fn upload_one(
     // Resume a saved session when it is for this file, unchanged.
     let mut state = None;
     if let Some(s) = load_state(dir, &obj) {
-        let same = s.location == location && s.transform == item.transform && s.source_size == size && s.source_mtime_ns == mtime;
+        let same = s.location == location
+            && s.transform == item.transform
+            && s.source_size == size
+            && s.source_mtime_ns == mtime;
         if !same {
-            progress(UploadEvent::Note { object: obj.clone(), message: "the local file or upload options changed since the interrupted upload; starting it again".into() });
+            progress(UploadEvent::Note {
+                object: obj.clone(),
+                message:
+                    "the local file or upload options changed since the interrupted upload; starting it again"
+                        .into(),
+            });
             let _ = store.cancel_upload(&s.session).await;
             clear_state(dir, &obj);
         } else {
@@ -261,10 +326,18 @@ async fn upload_one(
     let mut resume_from = 0u64;
     let mut finished = false;
     if let Some(s) = &state {
-        match store.upload_status(&s.session).await.map_err(|e| SnapshotError::bucket(&obj, e))? {
+        match store
+            .upload_status(&s.session)
+            .await
+            .map_err(|e| SnapshotError::bucket(&obj, e))?
+        {
             UploadStatus::Active { committed } => resume_from = committed,
             UploadStatus::Expired => {
-                progress(UploadEvent::Note { object: obj.clone(), message: "the upload session expired (sessions last a week); starting this file again".into() });
+                progress(UploadEvent::Note {
+                    object: obj.clone(),
+                    message: "the upload session expired (sessions last a week); starting this file again"
+                        .into(),
+                });
                 clear_state(dir, &obj);
                 state = None;
             }
@@ -275,10 +348,34 @@ async fn upload_one(
     let mut state = match state {
         Some(s) => s,
         None => {
-            let session = store
-                .begin_upload(&obj, &UploadOptions { overwrite, content_type: content_type(&item) })
-                .await
-                .map_err(|e| SnapshotError::bucket(&obj, e))?;
+            let begun = store
+                .begin_upload(
+                    &obj,
+                    &UploadOptions {
+                        overwrite,
+                        content_type: content_type(&item),
+                    },
+                )
+                .await;
+            let session = match begun {
+                Ok(s) => s,
+                Err(e @ bucket::BucketError::AlreadyExists { .. }) => {
+                    // Finished by an earlier run that stopped before recording it?
+                    return match adopt_existing(store, &item, size, mtime, &location).await? {
+                        Some(record) => {
+                            progress(UploadEvent::Skipped { object: obj });
+                            Ok(UploadResult {
+                                item,
+                                resumed_at: record.size,
+                                record,
+                                skipped: true,
+                            })
+                        }
+                        None => Err(SnapshotError::bucket(&obj, e)),
+                    };
+                }
+                Err(e) => return Err(SnapshotError::bucket(&obj, e)),
+            };
             let s = UploadState {
                 object: obj.clone(),
                 location: location.clone(),
@@ -295,16 +392,36 @@ async fn upload_one(
             s
         }
     };
-    progress(UploadEvent::Started { object: obj.clone(), input_size: size, resumed_at: resume_from });
+    progress(UploadEvent::Started {
+        object: obj.clone(),
+        input_size: size,
+        resumed_at: resume_from,
+    });
 
-    let outcome = send(store, dir, &item, &mut state, resume_from, finished, chunk_size, &progress).await;
+    let outcome = send(
+        store,
+        dir,
+        &item,
+        &mut state,
+        resume_from,
+        finished,
+        chunk_size,
+        &progress,
+    )
+    .await;
     let (meta, digests, report) = match outcome {
         Ok(v) => v,
         Err(SendError::Restart(reason)) => {
-            progress(UploadEvent::Note { object: obj.clone(), message: format!("{reason}; starting this file again") });
+            progress(UploadEvent::Note {
+                object: obj.clone(),
+                message: format!("{reason}; starting this file again"),
+            });
             let _ = store.cancel_upload(&state.session).await;
             clear_state(dir, &obj);
-            return Box::pin(upload_one(store, dir, item, None, overwrite, chunk_size, progress)).await;
+            return Box::pin(upload_one(
+                store, dir, item, None, overwrite, chunk_size, progress,
+            ))
+            .await;
         }
         Err(SendError::Fatal(e)) => return Err(e),
     };
@@ -319,7 +436,11 @@ async fn upload_one(
         sha256: digests.sha256,
         generation: meta.generation.clone(),
         gzip: item.transform.gzip,
-        sanitizer: item.transform.sanitize.as_ref().map(|s| s.profile.name().to_string()),
+        sanitizer: item
+            .transform
+            .sanitize
+            .as_ref()
+            .map(|s| s.profile.name().to_string()),
         target_major: item.transform.sanitize.as_ref().map(|s| s.target_major),
         uncompressed_size: report.uncompressed_bytes,
         changes: report.scan.as_ref().map_or(0, |s| s.changes.len()),
@@ -328,7 +449,69 @@ async fn upload_one(
         transform: item.transform.clone(),
         uploaded_at: now_rfc3339(),
     };
-    Ok(UploadResult { item, record, skipped: false, resumed_at: resume_from })
+    Ok(UploadResult {
+        item,
+        record,
+        skipped: false,
+        resumed_at: resume_from,
+    })
+}
+
+/// An object that exists although no record says we uploaded it: adopt it
+/// when its size and CRC32C equal the local stream's (an earlier run
+/// finished it and was stopped before writing it down), else None.
+async fn adopt_existing(
+    store: &Store,
+    item: &UploadItem,
+    source_size: u64,
+    source_mtime_ns: u128,
+    location: &str,
+) -> Result<Option<UploadRecord>, SnapshotError> {
+    let meta = match store.stat(&item.object).await {
+        Ok(Some(m)) => m,
+        Ok(None) | Err(_) => return Ok(None),
+    };
+    let mut stream = ObjectStream::open(&item.path, &item.transform)?;
+    let (mut md5, mut sha, mut crc, mut size) = (md5::Md5::new(), Sha256::new(), 0u32, 0u64);
+    // (A changed file cannot match the object's checksum, so no separate check here.)
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = stream.read_some(&mut buf);
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        size += n as u64;
+    }
+    let report = stream.finish()?;
+    if meta.size != size || meta.crc32c != crc32c_base64(crc) {
+        return Ok(None);
+    }
+    let d = digests(md5, sha);
+    Ok(Some(UploadRecord {
+        object: item.object.clone(),
+        location: location.to_string(),
+        size,
+        crc32c: meta.crc32c.clone(),
+        md5: meta.md5.clone().unwrap_or(d.md5),
+        sha256: d.sha256,
+        generation: meta.generation.clone(),
+        gzip: item.transform.gzip,
+        sanitizer: item
+            .transform
+            .sanitize
+            .as_ref()
+            .map(|s| s.profile.name().to_string()),
+        target_major: item.transform.sanitize.as_ref().map(|s| s.target_major),
+        uncompressed_size: report.uncompressed_bytes,
+        changes: report.scan.as_ref().map_or(0, |s| s.changes.len()),
+        source_size,
+        source_mtime_ns,
+        transform: item.transform.clone(),
+        uploaded_at: now_rfc3339(),
+    }))
 }
 
 fn content_type(item: &UploadItem) -> String {
@@ -357,6 +540,7 @@ struct Digests {
 /// after each acknowledgement the state is saved. `finished` means the
 /// server completed the object before we saw its answer: then nothing is
 /// sent and the object is compared with the stream.
+#[allow(clippy::too_many_arguments)]
 async fn send(
     store: &Store,
     dir: &Path,
@@ -379,6 +563,7 @@ async fn send(
     let mut ended = false;
     let mut read_buf = vec![0u8; 1 << 20];
     let input_done = stream.progress.clone();
+    let mut report: Option<crate::stream::SourceReport> = None;
 
     loop {
         // 1. Read until a chunk is ready or the stream ends.
@@ -386,6 +571,16 @@ async fn send(
             let n = stream.read_some(&mut read_buf);
             if n == 0 {
                 ended = true;
+                let r = stream.finish().map_err(fatal)?;
+                if let Some((_, sha)) = &item.expected {
+                    if *sha != r.input_sha256 {
+                        return Err(SendError::Fatal(SnapshotError::ChangedFile {
+                            path: item.path.clone(),
+                            detail: "its SHA-256 differs from the manifest's".into(),
+                        }));
+                    }
+                }
+                report = Some(r);
                 break;
             }
             let fresh = &read_buf[..n];
@@ -403,7 +598,9 @@ async fn send(
             if state.acked >= win_start && state.acked <= have {
                 let at = crc32c::crc32c_append(crc_at_win_start, &win[..(state.acked - win_start) as usize]);
                 if at != state.acked_crc32c {
-                    return Err(SendError::Restart("the local bytes differ from those already uploaded".into()));
+                    return Err(SendError::Restart(
+                        "the local bytes differ from those already uploaded".into(),
+                    ));
                 }
             }
             crc_at_win_start = crc32c::crc32c_append(crc_at_win_start, &win[..drop]);
@@ -414,29 +611,51 @@ async fn send(
             if !ended {
                 continue;
             }
-            let report = stream.finish().map_err(fatal)?;
-            let meta = store.stat(&obj).await.map_err(|e| fatal(SnapshotError::bucket(&obj, e)))?;
+            let meta = store
+                .stat(&obj)
+                .await
+                .map_err(|e| fatal(SnapshotError::bucket(&obj, e)))?;
             return match meta {
-                Some(m) if m.size == total_read && m.crc32c == crc32c_base64(crc) => Ok((m, digests(md5, sha), report)),
-                _ => Err(SendError::Restart("the object completed earlier does not match the local stream".into())),
+                Some(m) if m.size == total_read && m.crc32c == crc32c_base64(crc) => {
+                    Ok((m, digests(md5, sha), report.take().unwrap_or_default()))
+                }
+                _ => Err(SendError::Restart(
+                    "the object completed earlier does not match the local stream".into(),
+                )),
             };
         }
         if server_at > total_read {
             if ended {
-                return Err(SendError::Restart("the server holds more bytes than the local stream has".into()));
+                return Err(SendError::Restart(
+                    "the server holds more bytes than the local stream has".into(),
+                ));
             }
-            progress(UploadEvent::Progress { object: obj.clone(), input_done: input_done.load(Ordering::Relaxed), sent: total_read });
+            progress(UploadEvent::Progress {
+                object: obj.clone(),
+                input_done: input_done.load(Ordering::Relaxed),
+                sent: total_read,
+            });
             continue;
         }
 
+        if !ended && win.len() < chunk_size {
+            // The server kept part of the window: read on before sending.
+            continue;
+        }
         // 3. Send a chunk: 256 KiB-aligned unless it is the last.
-        let last = ended.then_some(Final { total_size: total_read, crc32c: crc });
-        let len = if last.is_some() { win.len() } else { (win.len() / (256 << 10)) * (256 << 10) };
+        let last = ended.then_some(Final {
+            total_size: total_read,
+            crc32c: crc,
+        });
+        let len = if last.is_some() {
+            win.len()
+        } else {
+            (win.len() / (256 << 10)) * (256 << 10)
+        };
         let data = bytes::Bytes::copy_from_slice(&win[..len]);
         match store.put_chunk(&state.session, win_start, data, last).await {
             Ok(ChunkOutcome::Finished(meta)) => {
-                let report = stream.finish().map_err(fatal)?;
-                return Ok((meta, digests(md5, sha), report));
+                return Ok((meta, digests(md5, sha), report.take().unwrap_or_default()));
             }
             Ok(ChunkOutcome::Committed(n)) => {
                 if n < win_start || n > win_start + len as u64 {
@@ -447,10 +666,15 @@ async fn send(
                 }
                 server_at = n;
                 state.acked = n;
-                state.acked_crc32c = crc32c::crc32c_append(crc_at_win_start, &win[..(n - win_start) as usize]);
+                state.acked_crc32c =
+                    crc32c::crc32c_append(crc_at_win_start, &win[..(n - win_start) as usize]);
                 state.updated_at = now_rfc3339();
                 save_state(dir, state).map_err(fatal)?;
-                progress(UploadEvent::Progress { object: obj.clone(), input_done: input_done.load(Ordering::Relaxed), sent: n });
+                progress(UploadEvent::Progress {
+                    object: obj.clone(),
+                    input_done: input_done.load(Ordering::Relaxed),
+                    sent: n,
+                });
             }
             Err(bucket::BucketError::SessionExpired { .. }) => {
                 return Err(SendError::Restart("the upload session expired".into()));

@@ -109,7 +109,10 @@ pub async fn verify(store: &Store, dir: Option<&Path>) -> Result<VerifyReport, S
     let mut objects = Vec::new();
     for f in &manifest.files {
         let Some(rec) = &f.upload else {
-            problems.push(format!("{}: the manifest records no upload of {}", f.role, f.name));
+            problems.push(format!(
+                "{}: the manifest records no upload of {}",
+                f.role, f.name
+            ));
             continue;
         };
         objects.push(match mode {
@@ -126,7 +129,13 @@ pub async fn verify(store: &Store, dir: Option<&Path>) -> Result<VerifyReport, S
     if manifest.files.is_empty() {
         problems.push("the manifest lists no dumps".into());
     }
-    Ok(VerifyReport { mode, location, manifest_in_bucket: in_bucket, objects, problems })
+    Ok(VerifyReport {
+        mode,
+        location,
+        manifest_in_bucket: in_bucket,
+        objects,
+        problems,
+    })
 }
 
 fn check_recorded(role: Option<&str>, rec: &UploadRecord) -> ObjectCheck {
@@ -174,7 +183,12 @@ impl Read for ChannelReader {
     }
 }
 
-async fn check_read_back(store: &Store, role: Option<&str>, rec: &UploadRecord, tables: &[TableData]) -> ObjectCheck {
+async fn check_read_back(
+    store: &Store,
+    role: Option<&str>,
+    rec: &UploadRecord,
+    tables: &[TableData],
+) -> ObjectCheck {
     let mut check = ObjectCheck {
         object: rec.object.clone(),
         role: role.map(str::to_string),
@@ -186,10 +200,15 @@ async fn check_read_back(store: &Store, role: Option<&str>, rec: &UploadRecord, 
     match store.stat(&rec.object).await {
         Ok(Some(meta)) => {
             if meta.size != rec.size {
-                check.problems.push(format!("size {} in the bucket, {} recorded", meta.size, rec.size));
+                check
+                    .problems
+                    .push(format!("size {} in the bucket, {} recorded", meta.size, rec.size));
             }
             if meta.crc32c != rec.crc32c {
-                check.problems.push(format!("crc32c {} in the bucket, {} recorded", meta.crc32c, rec.crc32c));
+                check.problems.push(format!(
+                    "crc32c {} in the bucket, {} recorded",
+                    meta.crc32c, rec.crc32c
+                ));
             }
         }
         Ok(None) => {
@@ -214,14 +233,28 @@ async fn check_read_back(store: &Store, role: Option<&str>, rec: &UploadRecord, 
     let want_tables = role.is_some();
     let scanner = std::thread::spawn(move || -> Result<Vec<TableData>, String> {
         if !want_tables {
-            let mut r = ChannelReader { rx, cur: bytes::Bytes::new() };
+            let mut r = ChannelReader {
+                rx,
+                cur: bytes::Bytes::new(),
+            };
             std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| e.to_string())?;
             return Ok(Vec::new());
         }
-        let reader = ChannelReader { rx, cur: bytes::Bytes::new() };
-        let opts = ScanOptions { fingerprint: true, ..ScanOptions::default() };
+        let reader = ChannelReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        };
+        let opts = ScanOptions {
+            fingerprint: true,
+            ..ScanOptions::default()
+        };
         let report = if gz {
-            scan(flate2::read::MultiGzDecoder::new(reader), None, &opts, &mut |_| {})
+            scan(
+                flate2::read::MultiGzDecoder::new(reader),
+                None,
+                &opts,
+                &mut |_| {},
+            )
         } else {
             scan(reader, None, &opts, &mut |_| {})
         };
@@ -247,7 +280,9 @@ async fn check_read_back(store: &Store, role: Option<&str>, rec: &UploadRecord, 
         }
     }
     drop(tx);
-    let scanned = scanner.join().unwrap_or_else(|_| Err("the scanner thread failed".into()));
+    let scanned = scanner
+        .join()
+        .unwrap_or_else(|_| Err("the scanner thread failed".into()));
     if let Some(e) = read_error {
         check.problems.push(format!("reading stopped: {e}"));
         return check;
@@ -259,22 +294,36 @@ async fn check_read_back(store: &Store, role: Option<&str>, rec: &UploadRecord, 
     check.size = Some(size);
     check.crc32c = Some(crc_b64.clone());
     if size != rec.size {
-        check.problems.push(format!("{size} bytes read, {} recorded", rec.size));
+        check
+            .problems
+            .push(format!("{size} bytes read, {} recorded", rec.size));
     }
     if crc_b64 != rec.crc32c {
-        check.problems.push(format!("crc32c of the bytes read is {crc_b64}, {} recorded", rec.crc32c));
+        check.problems.push(format!(
+            "crc32c of the bytes read is {crc_b64}, {} recorded",
+            rec.crc32c
+        ));
     }
     if md5_b64 != rec.md5 {
-        check.problems.push(format!("md5 of the bytes read is {md5_b64}, {} recorded", rec.md5));
+        check.problems.push(format!(
+            "md5 of the bytes read is {md5_b64}, {} recorded",
+            rec.md5
+        ));
     }
     if sha_hex != rec.sha256 {
-        check.problems.push("sha256 of the bytes read differs from the one recorded".into());
+        check
+            .problems
+            .push("sha256 of the bytes read differs from the one recorded".into());
     }
     if want_tables {
         match scanned {
             Ok(got) => {
                 let diffs = crate::dbfingerprint::diff_tables(tables, &got);
-                check.tables_ok = Some((tables.len().saturating_sub(diffs.iter().filter(|d| d.expected_rows.is_some()).count()), tables.len()));
+                let mut names: Vec<&str> = tables.iter().map(|t| t.table.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                let bad = diffs.iter().filter(|d| d.expected_rows.is_some()).count();
+                check.tables_ok = Some((names.len().saturating_sub(bad), names.len()));
                 for d in diffs.iter().take(10) {
                     check.problems.push(format!(
                         "table {}: rows {} expected, {} found{}",

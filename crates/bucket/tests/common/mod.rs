@@ -38,7 +38,7 @@ pub fn fast_retry(max_attempts: u32) -> RetryPolicy {
 pub fn emulator_opts(host: &str) -> StoreOptions {
     StoreOptions {
         emulator_host: Some(host.to_string()),
-        retry: fast_retry(5),
+        retry: fast_retry(8),
         request_timeout: Duration::from_secs(20),
         ..StoreOptions::default()
     }
@@ -64,7 +64,13 @@ pub async fn collect_result(mut s: ByteStream) -> Result<Vec<u8>, bucket::Bucket
 
 /// Reads an object whole.
 pub async fn read_all(store: &Store, name: &str) -> Vec<u8> {
-    collect(store.read(name).await.unwrap_or_else(|e| panic!("read {name}: {e}"))).await
+    collect(
+        store
+            .read(name)
+            .await
+            .unwrap_or_else(|e| panic!("read {name}: {e}")),
+    )
+    .await
 }
 
 /// A session as it would be saved in a state file and read back.
@@ -75,7 +81,10 @@ pub fn persist_and_reload(s: &UploadSession) -> UploadSession {
 
 /// The fake-gcs-server binary that scripts/install-fake-gcs installs.
 pub fn fake_gcs_binary() -> PathBuf {
-    let bin = testkit::cache_root().join("fake-gcs").join("bin").join("fake-gcs-server");
+    let bin = testkit::cache_root()
+        .join("fake-gcs")
+        .join("bin")
+        .join("fake-gcs-server");
     if !bin.is_file() {
         panic!(
             "fake-gcs-server is not installed at {}: run scripts/install-deps (or scripts/install-fake-gcs)",
@@ -111,14 +120,26 @@ impl FakeGcsServer {
             let err = out.try_clone().expect("clone log handle");
             let host = format!("127.0.0.1:{port}");
             let child = Command::new(&bin)
-                .args(["-scheme", "http", "-host", "127.0.0.1", "-port", &port.to_string()])
+                .args([
+                    "-scheme",
+                    "http",
+                    "-host",
+                    "127.0.0.1",
+                    "-port",
+                    &port.to_string(),
+                ])
                 .args(["-backend", "memory", "-public-host", &host, "-log-level", "warn"])
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-            let mut server = FakeGcsServer { child, host, log, _dir: tempfile::tempdir().expect("tempdir") };
+            let mut server = FakeGcsServer {
+                child,
+                host,
+                log,
+                _dir: tempfile::tempdir().expect("tempdir"),
+            };
             if server.wait_ready().await {
                 server._dir = dir;
                 return server;
@@ -154,7 +175,11 @@ impl FakeGcsServer {
             .send()
             .await
             .expect("create bucket request");
-        assert!(r.status().is_success(), "create bucket {name}: HTTP {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "create bucket {name}: HTTP {}",
+            r.status()
+        );
     }
 
     /// The server's log so far (for failure messages).

@@ -82,9 +82,12 @@ pub struct BucketFlags {
 impl BucketFlags {
     /// Opens the store.
     pub async fn open(&self) -> anyhow::Result<bucket::Store> {
-        let loc = bucket::Location::parse(&self.bucket).with_context(|| format!("-bucket={}", self.bucket))?;
+        let loc =
+            bucket::Location::parse(&self.bucket).with_context(|| format!("-bucket={}", self.bucket))?;
         let mut opts = bucket::StoreOptions::from_env();
         opts.credentials = self.credentials.clone();
-        bucket::Store::open(&loc, &opts).await.with_context(|| format!("opening {}", self.bucket))
+        bucket::Store::open(&loc, &opts)
+            .await
+            .with_context(|| format!("opening {}", self.bucket))
     }
 }

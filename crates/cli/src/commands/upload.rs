@@ -15,8 +15,10 @@ use crate::{exit, Globals};
 
 /// Flags of `upload`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Resumable: run the same command again after an interruption (even a reboot) and each file continues \
-where the server stopped. Objects are never overwritten unless --overwrite. The manifest is uploaded last.")]
+#[command(
+    after_help = "Resumable: run the same command again after an interruption (even a reboot) and each file continues \
+where the server stopped. Objects are never overwritten unless --overwrite. The manifest is uploaded last."
+)]
 pub struct UploadCmd {
     #[command(flatten)]
     pub bucket: BucketFlags,
@@ -50,11 +52,12 @@ pub struct UploadCmd {
 
 /// Runs `upload`.
 pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
-    if cmd.chunk_size == 0 || cmd.chunk_size % (256 << 10) != 0 {
+    if cmd.chunk_size == 0 || !cmd.chunk_size.is_multiple_of(256 << 10) {
         anyhow::bail!("--chunk-size must be a positive multiple of 262144 (256 KiB)");
     }
     let items = plan_items(&cmd)?;
-    snapshot::ensure_manifest(&cmd.dir).with_context(|| format!("reading the snapshot in {}", cmd.dir.display()))?;
+    snapshot::ensure_manifest(&cmd.dir)
+        .with_context(|| format!("reading the snapshot in {}", cmd.dir.display()))?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let store = Arc::new(rt.block_on(cmd.bucket.open())?);
     let plan = UploadPlan {
@@ -66,8 +69,15 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
     };
     let progress = Progress::new(g.progress && !g.json);
     let tasks: Arc<Mutex<HashMap<String, Task>>> = Arc::new(Mutex::new(HashMap::new()));
-    let sizes: HashMap<String, u64> =
-        items.iter().map(|i| (i.object.clone(), std::fs::metadata(&i.path).map(|m| m.len()).unwrap_or(0))).collect();
+    let sizes: HashMap<String, u64> = items
+        .iter()
+        .map(|i| {
+            (
+                i.object.clone(),
+                std::fs::metadata(&i.path).map(|m| m.len()).unwrap_or(0),
+            )
+        })
+        .collect();
     let notes: Arc<Mutex<Vec<String>>> = Arc::default();
     let on_event = {
         let tasks = tasks.clone();
@@ -75,7 +85,9 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
         Arc::new(move |ev: UploadEvent| {
             let Ok(mut t) = tasks.lock() else { return };
             match ev {
-                UploadEvent::Started { object, resumed_at, .. } => {
+                UploadEvent::Started {
+                    object, resumed_at, ..
+                } => {
                     let task = progress.task(&object, sizes.get(&object).copied());
                     if resumed_at > 0 {
                         if let Ok(mut n) = notes.lock() {
@@ -84,7 +96,9 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
                     }
                     t.insert(object, task);
                 }
-                UploadEvent::Progress { object, input_done, .. } => {
+                UploadEvent::Progress {
+                    object, input_done, ..
+                } => {
                     if let Some(task) = t.get(&object) {
                         task.set(input_done);
                     }
@@ -114,7 +128,12 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
             .iter()
             .map(|r| serde_json::json!({"object": r.record.object, "skipped": r.skipped, "resumed_at": r.resumed_at, "record": r.record}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"step": "upload", "location": store.describe(), "seconds": secs, "objects": list}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"step": "upload", "location": store.describe(), "seconds": secs, "objects": list})
+            )?
+        );
         return Ok(exit::OK);
     }
     if let Ok(n) = notes.lock() {
@@ -122,7 +141,16 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
             eprintln!("{line}");
         }
     }
-    let mut t = Table::new(&["object", ">size", ">local", "crc32c", "md5", "sanitizer", ">changes", "status"]);
+    let mut t = Table::new(&[
+        "object",
+        ">size",
+        ">local",
+        "crc32c",
+        "md5",
+        "sanitizer",
+        ">changes",
+        "status",
+    ]);
     let mut sent = 0u64;
     for r in &results {
         let rec = &r.record;
@@ -135,7 +163,10 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
             bytes(rec.source_size),
             rec.crc32c.clone(),
             rec.md5.clone(),
-            rec.sanitizer.clone().map(|s| format!("{s} (PG {})", rec.target_major.unwrap_or(0))).unwrap_or_else(|| "none".into()),
+            rec.sanitizer
+                .clone()
+                .map(|s| format!("{s} (PG {})", rec.target_major.unwrap_or(0)))
+                .unwrap_or_else(|| "none".into()),
             rec.changes.to_string(),
             if r.skipped {
                 "already uploaded".into()
@@ -157,7 +188,13 @@ pub fn run(cmd: UploadCmd, g: &Globals) -> anyhow::Result<u8> {
 }
 
 fn plan_items(cmd: &UploadCmd) -> anyhow::Result<Vec<UploadItem>> {
-    let wanted = |name: &str| cmd.file.is_empty() || cmd.file.iter().any(|f| f == name || (f == "primary.sql" && name == "pgsql.sql"));
+    let wanted = |name: &str| {
+        cmd.file.is_empty()
+            || cmd
+                .file
+                .iter()
+                .any(|f| f == name || (f == "primary.sql" && name == "pgsql.sql"))
+    };
     let sanitize = cmd.filter_sql.then(|| cmd.sanitize.options());
     let gzip = cmd.gzip.then_some(cmd.gzip_level);
     let mut items = Vec::new();
@@ -178,12 +215,23 @@ fn plan_items(cmd: &UploadCmd) -> anyhow::Result<Vec<UploadItem>> {
             missing.push(role.file_name());
             continue;
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         items.push(UploadItem {
             role: Some(role.yaml_key().to_string()),
-            object: if gzip.is_some() { format!("{name}.gz") } else { name },
+            object: if gzip.is_some() {
+                format!("{name}.gz")
+            } else {
+                name
+            },
             path,
-            transform: Transform { sanitize: sanitize.clone(), gzip },
+            transform: Transform {
+                sanitize: sanitize.clone(),
+                gzip,
+            },
+            expected: None,
         });
     }
     if !missing.is_empty() {
@@ -200,11 +248,21 @@ fn plan_items(cmd: &UploadCmd) -> anyhow::Result<Vec<UploadItem>> {
             role: None,
             object: "summary.json".into(),
             path: summary,
-            transform: Transform { sanitize: None, gzip: None },
+            transform: Transform {
+                sanitize: None,
+                gzip: None,
+            },
+            expected: None,
         });
     }
     for f in &cmd.file {
-        let known = ["pgsql.sql", "primary.sql", "codeintel.sql", "codeinsights.sql", "summary.json"];
+        let known = [
+            "pgsql.sql",
+            "primary.sql",
+            "codeintel.sql",
+            "codeinsights.sql",
+            "summary.json",
+        ];
         if !known.contains(&f.as_str()) {
             anyhow::bail!("-file: unknown file {f:?} (one of {})", known.join(", "));
         }

@@ -11,9 +11,11 @@ use crate::{exit, Globals};
 
 /// Flags of `verify`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "With read access every object is read back and checked (size, CRC32C, MD5, SHA-256, every table's \
+#[command(
+    after_help = "With read access every object is read back and checked (size, CRC32C, MD5, SHA-256, every table's \
 fingerprint). With write-only credentials the check uses what the server answered at upload (the local manifest in -dir).\n\
-Exit 1 when anything differs.")]
+Exit 1 when anything differs."
+)]
 pub struct VerifyCmd {
     #[command(flatten)]
     pub bucket: BucketFlags,
@@ -41,7 +43,9 @@ pub fn run(cmd: VerifyCmd, g: &Globals) -> anyhow::Result<u8> {
             o.object.clone(),
             o.size.map(bytes).unwrap_or_default(),
             o.crc32c.clone().unwrap_or_default(),
-            o.tables_ok.map(|(ok, all)| format!("{ok}/{all}")).unwrap_or_default(),
+            o.tables_ok
+                .map(|(ok, all)| format!("{ok}/{all}"))
+                .unwrap_or_default(),
             if o.problems.is_empty() {
                 match report.mode {
                     VerifyMode::ReadBack => "ok".into(),

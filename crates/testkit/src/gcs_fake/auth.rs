@@ -25,7 +25,9 @@ pub(crate) fn parse_public_key_pem(pem: &str) -> Result<Vec<u8>, String> {
     match label.as_str() {
         "RSA PUBLIC KEY" => Ok(der),
         "PUBLIC KEY" => spki_to_pkcs1(&der),
-        other => Err(format!("expected a PUBLIC KEY or RSA PUBLIC KEY PEM block, got {other:?}")),
+        other => Err(format!(
+            "expected a PUBLIC KEY or RSA PUBLIC KEY PEM block, got {other:?}"
+        )),
     }
 }
 
@@ -42,7 +44,9 @@ fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), String> {
         }
     }
     let label = label.ok_or("no PEM BEGIN line")?;
-    let der = STANDARD.decode(body).map_err(|e| format!("PEM body is not base64: {e}"))?;
+    let der = STANDARD
+        .decode(body)
+        .map_err(|e| format!("PEM body is not base64: {e}"))?;
     Ok((label, der))
 }
 
@@ -122,7 +126,9 @@ pub(crate) fn verify_assertion(
 
     let iss = str_claim("iss").ok_or("Invalid JWT: missing iss")?;
     let key = key_for(&iss).ok_or("Invalid grant: account not found")?;
-    let sig = URL_SAFE_NO_PAD.decode(s64).map_err(|_| "Invalid JWT Signature.".to_string())?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(s64)
+        .map_err(|_| "Invalid JWT Signature.".to_string())?;
     let signed = &jwt[..h64.len() + 1 + c64.len()];
     UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, key)
         .verify(signed.as_bytes(), &sig)
@@ -133,10 +139,13 @@ pub(crate) fn verify_assertion(
     }
     let iat = int_claim("iat").ok_or("Invalid JWT: missing iat")?;
     let exp = int_claim("exp").ok_or("Invalid JWT: missing exp")?;
-    if iat > now_secs + SKEW_SECS || exp <= now_secs || exp <= iat || exp - iat > MAX_ASSERTION_LIFETIME_SECS {
-        return Err("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable \
+    if iat > now_secs + SKEW_SECS || exp <= now_secs || exp <= iat || exp - iat > MAX_ASSERTION_LIFETIME_SECS
+    {
+        return Err(
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable \
                     timeframe. Check your iat and exp values in the JWT claim."
-            .into());
+                .into(),
+        );
     }
     let scope = str_claim("scope").ok_or("Invalid JWT: missing scope")?;
     Ok(Claims { iss, scope })
@@ -189,7 +198,9 @@ BQIDAQAB
 ";
 
 fn test_key_der() -> Vec<u8> {
-    STANDARD.decode(TEST_KEY_PKCS8_B64).expect("gcs_fake: built-in test key is valid base64")
+    STANDARD
+        .decode(TEST_KEY_PKCS8_B64)
+        .expect("gcs_fake: built-in test key is valid base64")
 }
 
 /// The built-in test private key as PKCS#8 PEM (the `private_key` of a service-account JSON key).
@@ -217,8 +228,13 @@ pub fn sign_jwt_with_test_key(claims: &serde_json::Value) -> String {
     let signed = format!("{header}.{body}");
     let kp = RsaKeyPair::from_pkcs8(&test_key_der()).expect("gcs_fake: built-in test key parses");
     let mut sig = vec![0u8; kp.public().modulus_len()];
-    kp.sign(&signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signed.as_bytes(), &mut sig)
-        .expect("gcs_fake: RS256 signing with the test key");
+    kp.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signed.as_bytes(),
+        &mut sig,
+    )
+    .expect("gcs_fake: RS256 signing with the test key");
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
@@ -260,7 +276,10 @@ mod tests {
 
     #[test]
     fn spki_pem_matches_the_private_key() {
-        assert_eq!(parse_public_key_pem(TEST_PUBLIC_KEY_PEM).unwrap(), test_public_key_pkcs1());
+        assert_eq!(
+            parse_public_key_pem(TEST_PUBLIC_KEY_PEM).expect("SPKI PEM parses"),
+            test_public_key_pkcs1()
+        );
         assert!(parse_public_key_pem(&test_private_key_pem()).is_err());
     }
 
@@ -268,7 +287,7 @@ mod tests {
     fn verifies_signature_audience_and_times() {
         let now = 1_700_000_000;
         let good = sign_jwt_with_test_key(&claims(now, now + 3600));
-        let c = verify_assertion(&good, key_for, AUD, now).unwrap();
+        let c = verify_assertion(&good, key_for, AUD, now).expect("a valid assertion");
         assert_eq!(c.iss, "sa@p.iam.gserviceaccount.com");
         assert!(verify_assertion(&good, key_for, "http://other/token", now).is_err());
         assert!(verify_assertion(&good, |_| None, AUD, now).is_err());
@@ -282,15 +301,24 @@ mod tests {
         let mut parts: Vec<&str> = good.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(claims(now, now + 60).to_string());
         parts[1] = &forged;
-        let err = verify_assertion(&parts.join("."), key_for, AUD, now).unwrap_err();
+        let err = verify_assertion(&parts.join("."), key_for, AUD, now).expect_err("a forged assertion");
         assert!(err.contains("Signature"), "{err}");
     }
 
     #[test]
     fn scopes() {
-        assert!(scope_allows("https://www.googleapis.com/auth/devstorage.read_write", true));
-        assert!(scope_allows("https://www.googleapis.com/auth/devstorage.read_only", false));
-        assert!(!scope_allows("https://www.googleapis.com/auth/devstorage.read_only", true));
+        assert!(scope_allows(
+            "https://www.googleapis.com/auth/devstorage.read_write",
+            true
+        ));
+        assert!(scope_allows(
+            "https://www.googleapis.com/auth/devstorage.read_only",
+            false
+        ));
+        assert!(!scope_allows(
+            "https://www.googleapis.com/auth/devstorage.read_only",
+            true
+        ));
         assert!(!scope_allows("email profile", false));
     }
 }

@@ -42,7 +42,10 @@ impl RequestKind {
         match self {
             RequestKind::Any => true,
             RequestKind::Get => {
-                matches!(actual, RequestKind::Stat | RequestKind::Download | RequestKind::List)
+                matches!(
+                    actual,
+                    RequestKind::Stat | RequestKind::Download | RequestKind::List
+                )
             }
             k => k == actual,
         }
@@ -84,6 +87,13 @@ pub enum FaultAction {
         after: u64,
         /// How much of the received prefix becomes committed.
         persist: Persist,
+    },
+    /// On a session data PUT: read the whole body but commit only its first `keep` bytes, and
+    /// answer 308 with the resulting `Range` (a final chunk is then not finalized), as GCS may
+    /// persist less than it was sent. Other requests are processed normally.
+    PartialCommit {
+        /// Body bytes to commit.
+        keep: u64,
     },
     /// Process the request fully (persist, finalize), then close the connection without a response.
     DropAfterProcessing,
@@ -151,12 +161,23 @@ pub struct Fault {
 impl Fault {
     /// A fault firing once, on the next request of `kind`.
     pub fn new(kind: RequestKind, action: FaultAction) -> Fault {
-        Fault { kind, select: Select::Times(1), object: None, action }
+        Fault {
+            kind,
+            select: Select::Times(1),
+            object: None,
+            action,
+        }
     }
 
     /// Answer `status` without processing, once (see [`FaultAction::Status`]).
     pub fn status(kind: RequestKind, status: u16) -> Fault {
-        Fault::new(kind, FaultAction::Status { status, retry_after: None })
+        Fault::new(
+            kind,
+            FaultAction::Status {
+                status,
+                retry_after: None,
+            },
+        )
     }
 
     /// Add `Retry-After: secs` to a [`FaultAction::Status`] fault (no effect on other actions).
@@ -208,7 +229,11 @@ pub(crate) struct FaultQueue {
 
 impl FaultQueue {
     pub(crate) fn push(&mut self, fault: Fault) {
-        self.armed.push(Armed { fault, seen: 0, fired: 0 });
+        self.armed.push(Armed {
+            fault,
+            seen: 0,
+            fired: 0,
+        });
     }
 
     pub(crate) fn clear(&mut self) {
@@ -267,7 +292,10 @@ mod tests {
     use super::*;
 
     fn status(s: u16) -> FaultAction {
-        FaultAction::Status { status: s, retry_after: None }
+        FaultAction::Status {
+            status: s,
+            retry_after: None,
+        }
     }
 
     #[test]

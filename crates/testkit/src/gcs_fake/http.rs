@@ -37,7 +37,10 @@ pub(crate) struct Head {
 impl Head {
     /// First value of header `name` (lower-case).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// All values of header `name`, split on commas.
@@ -61,7 +64,11 @@ pub(crate) struct Response {
 
 impl Response {
     pub(crate) fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Response {
@@ -105,7 +112,10 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(stream: TcpStream) -> Conn {
-        Conn { stream, buf: Vec::new() }
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     /// Reads up to `max` more bytes into the buffer; 0 means EOF.
@@ -150,7 +160,11 @@ impl Conn {
         limit: Option<u64>,
         rate: Option<u64>,
     ) -> io::Result<Vec<u8>> {
-        let mut pacer = rate.map(|rate| Pacer { rate: rate.max(1), start: Instant::now(), consumed: 0 });
+        let mut pacer = rate.map(|rate| Pacer {
+            rate: rate.max(1),
+            start: Instant::now(),
+            consumed: 0,
+        });
         let limit = limit.unwrap_or(u64::MAX);
         let mut out = Vec::new();
         match kind {
@@ -180,14 +194,23 @@ impl Conn {
         }
     }
 
-    async fn read_exact_into(&mut self, out: &mut Vec<u8>, n: u64, pacer: &mut Option<Pacer>) -> io::Result<()> {
+    async fn read_exact_into(
+        &mut self,
+        out: &mut Vec<u8>,
+        n: u64,
+        pacer: &mut Option<Pacer>,
+    ) -> io::Result<()> {
         let mut left = n;
         while left > 0 {
             let cap = pacer.as_ref().map_or(READ_SIZE, Pacer::chunk);
             if self.buf.is_empty() && self.fill(cap).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            let take = self.buf.len().min(cap).min(usize::try_from(left).unwrap_or(usize::MAX));
+            let take = self
+                .buf
+                .len()
+                .min(cap)
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
             if let Some(p) = pacer.as_mut() {
                 p.take(take).await;
             }
@@ -253,9 +276,19 @@ fn parse_head(raw: &[u8]) -> io::Result<Head> {
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).trim().to_string()))
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
         .collect();
-    let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_ascii_lowercase());
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
     let chunked = get("transfer-encoding").is_some_and(|v| v.contains("chunked"));
     let body = if chunked {
         BodyKind::Chunked
@@ -268,7 +301,14 @@ fn parse_head(raw: &[u8]) -> io::Result<Head> {
     let connection = get("connection").unwrap_or_default();
     let close = connection.contains("close") || (http10 && !connection.contains("keep-alive"));
     let expect_continue = get("expect").is_some_and(|v| v == "100-continue");
-    Ok(Head { method, target, headers, body, expect_continue, close })
+    Ok(Head {
+        method,
+        target,
+        headers,
+        body,
+        expect_continue,
+        close,
+    })
 }
 
 /// Reason phrases; 308 is "Resume Incomplete" as GCS sends it.
@@ -309,13 +349,13 @@ mod tests {
         let h = parse_head(
             b"PUT /x?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX-Goog-Hash: crc32c=a, md5=b\r\n\r\n",
         )
-        .unwrap();
+        .expect("valid head");
         assert_eq!((h.method.as_str(), h.target.as_str()), ("PUT", "/x?a=1"));
         assert_eq!(h.body, BodyKind::Length(5));
         assert_eq!(h.header("host"), Some("h"));
         assert_eq!(h.header_list("x-goog-hash"), vec!["crc32c=a", "md5=b"]);
         assert!(!h.close);
-        let h = parse_head(b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        let h = parse_head(b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n").expect("valid head");
         assert!(h.close);
         assert_eq!(h.body, BodyKind::Chunked);
     }

@@ -19,6 +19,8 @@
 //!   finalizes when all `TOTAL` bytes are present (else 308); no `Content-Range`
 //!   is a one-shot upload of the whole object. Bytes before the committed offset
 //!   are ignored (resends are idempotent); a chunk starting beyond it is a 400.
+//!   Query values are form-decoded as by Google's front ends, so a `+` in a
+//!   name must be sent as `%2B`.
 //! - Finalize verifies `x-goog-hash: crc32c=…[,md5=…]` (and metadata
 //!   `crc32c`/`md5Hash` from initiation) over the whole object: a mismatch is a
 //!   400 with GCS's wording, no object is created and the session is discarded
@@ -62,7 +64,7 @@
 //! optionally an object name) and fires on the next N / the n-th / every
 //! matching request. The first injected fault that fires wins. See
 //! [`FaultAction`] for status storms, cut connections with partial persistence,
-//! drops after persisting, expired sessions, corrupt storage, wrong reported
+//! partial commits, drops after persisting, expired sessions, corrupt storage, wrong reported
 //! checksums, slow links and stalls. [`GcsFake::requests`] records every request
 //! with the fault that hit it.
 
@@ -80,7 +82,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-pub use auth::{sign_jwt_with_test_key, test_private_key_pem, test_service_account_json, TEST_PUBLIC_KEY_PEM};
+pub use auth::{
+    sign_jwt_with_test_key, test_private_key_pem, test_service_account_json, TEST_PUBLIC_KEY_PEM,
+};
 pub use fault::{Fault, FaultAction, Persist, RequestKind, Select};
 pub use store::GRANULARITY;
 
@@ -180,7 +184,10 @@ impl RecordedRequest {
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -196,7 +203,9 @@ impl GcsFake {
     /// Starts a fake on `127.0.0.1:<free port>` with no buckets, auth off, full access.
     pub fn start() -> GcsFake {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("gcs_fake: bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("gcs_fake: non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("gcs_fake: non-blocking listener");
         let addr = listener.local_addr().expect("gcs_fake: local address");
         let shared = Arc::new(Shared::new(State::new(format!("http://{addr}"))));
         let (stop, stopped) = oneshot::channel();
@@ -216,7 +225,12 @@ impl GcsFake {
                 // Dropping the runtime cancels connections still in flight (stalls included).
             })
             .expect("gcs_fake: spawn server thread");
-        GcsFake { addr, shared, stop: Some(stop), thread: Some(thread) }
+        GcsFake {
+            addr,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// `127.0.0.1:PORT`, the value for `STORAGE_EMULATOR_HOST`.
@@ -337,7 +351,9 @@ impl GcsFake {
     /// Registers `client_email` with the built-in test key and returns its service-account JSON
     /// key file text (`token_uri` = [`Self::token_uri`]).
     pub fn test_service_account(&self, client_email: &str) -> String {
-        self.shared.lock().register_account(client_email, auth::test_public_key_pkcs1());
+        self.shared
+            .lock()
+            .register_account(client_email, auth::test_public_key_pkcs1());
         test_service_account_json(client_email, &self.token_uri())
     }
 
@@ -363,7 +379,11 @@ impl GcsFake {
 
     /// Access of one service account (by client_email), overriding the default.
     pub fn set_account_access(&self, client_email: &str, access: Access) {
-        self.shared.lock().config.account_access.insert(client_email.to_string(), access);
+        self.shared
+            .lock()
+            .config
+            .account_access
+            .insert(client_email.to_string(), access);
     }
 
     /// Makes every caller write-only (`true`) or read-write again (`false`), as a customer's
@@ -391,6 +411,8 @@ impl Drop for GcsFake {
 
 impl std::fmt::Debug for GcsFake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcsFake").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("GcsFake")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }

@@ -12,26 +12,57 @@ pub(crate) enum ContentRange {
     /// `bytes */*` or `bytes */TOTAL`.
     Query { total: Option<u64> },
     /// `bytes a-b/*` or `bytes a-b/TOTAL` (`end` inclusive).
-    Data { start: u64, end: u64, total: Option<u64> },
+    Data {
+        start: u64,
+        end: u64,
+        total: Option<u64>,
+    },
 }
 
 /// The operation a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
-    Initiate { bucket: String },
-    SimpleUpload { bucket: String },
+    Initiate {
+        bucket: String,
+    },
+    SimpleUpload {
+        bucket: String,
+    },
     /// `Err` holds why the `Content-Range` is unusable; `Ok(None)`: no `Content-Range`.
-    SessionPut { bucket: String, upload_id: String, range: Result<Option<ContentRange>, String> },
-    SessionDelete { bucket: String, upload_id: String },
-    Stat { bucket: String, object: String },
-    Download { bucket: String, object: String },
-    DeleteObject { bucket: String, object: String },
-    List { bucket: String },
+    SessionPut {
+        bucket: String,
+        upload_id: String,
+        range: Result<Option<ContentRange>, String>,
+    },
+    SessionDelete {
+        bucket: String,
+        upload_id: String,
+    },
+    Stat {
+        bucket: String,
+        object: String,
+    },
+    Download {
+        bucket: String,
+        object: String,
+    },
+    DeleteObject {
+        bucket: String,
+        object: String,
+    },
+    List {
+        bucket: String,
+    },
     CreateBucket,
-    GetBucket { bucket: String },
+    GetBucket {
+        bucket: String,
+    },
     Token,
     /// A request the fake answers with this status and message without touching state.
-    Reject { status: u16, message: String },
+    Reject {
+        status: u16,
+        message: String,
+    },
 }
 
 impl Route {
@@ -50,9 +81,10 @@ impl Route {
             Route::Download { .. } => RequestKind::Download,
             Route::List { .. } => RequestKind::List,
             Route::Token => RequestKind::Token,
-            Route::DeleteObject { .. } | Route::CreateBucket | Route::GetBucket { .. } | Route::Reject { .. } => {
-                RequestKind::Other
-            }
+            Route::DeleteObject { .. }
+            | Route::CreateBucket
+            | Route::GetBucket { .. }
+            | Route::Reject { .. } => RequestKind::Other,
         }
     }
 
@@ -67,7 +99,10 @@ impl Route {
 /// Splits a request target into its path and decoded query pairs.
 pub(crate) fn split_target(target: &str) -> (&str, Vec<(String, String)>) {
     match target.split_once('?') {
-        Some((path, query)) => (path, form_urlencoded::parse(query.as_bytes()).into_owned().collect()),
+        Some((path, query)) => (
+            path,
+            form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        ),
         None => (target, Vec::new()),
     }
 }
@@ -106,7 +141,10 @@ pub(crate) fn parse_content_range(v: &str) -> Result<ContentRange, String> {
 }
 
 fn reject(status: u16, message: impl Into<String>) -> Route {
-    Route::Reject { status, message: message.into() }
+    Route::Reject {
+        status,
+        message: message.into(),
+    }
 }
 
 /// Routes a request head.
@@ -114,7 +152,11 @@ pub(crate) fn route(head: &Head) -> Route {
     let (path, query) = split_target(&head.target);
     let method = head.method.as_str();
     if path == "/token" {
-        return if method == "POST" { Route::Token } else { reject(405, "token endpoint takes POST") };
+        return if method == "POST" {
+            Route::Token
+        } else {
+            reject(405, "token endpoint takes POST")
+        };
     }
     let segs: Vec<&str> = path.split('/').collect();
     let decoded = |s: &str| decode_segment(s);
@@ -130,7 +172,11 @@ pub(crate) fn route(head: &Head) -> Route {
                 return match method {
                     "PUT" => {
                         let range = head.header("content-range").map(parse_content_range).transpose();
-                        Route::SessionPut { bucket, upload_id, range }
+                        Route::SessionPut {
+                            bucket,
+                            upload_id,
+                            range,
+                        }
                     }
                     "DELETE" => Route::SessionDelete { bucket, upload_id },
                     _ => reject(405, format!("{method} is not allowed on an upload session")),
@@ -153,7 +199,10 @@ pub(crate) fn route(head: &Head) -> Route {
         ["", "storage", "v1", "b", b] => match (method, decoded(b)) {
             ("GET", Ok(bucket)) => Route::GetBucket { bucket },
             (_, Err(e)) => reject(400, e),
-            _ => reject(405, format!("{method} on a bucket is not implemented by the fake")),
+            _ => reject(
+                405,
+                format!("{method} on a bucket is not implemented by the fake"),
+            ),
         },
         ["", "storage", "v1", "b", b, "o"] => match (method, decoded(b)) {
             ("GET", Ok(bucket)) => Route::List { bucket },
@@ -171,12 +220,18 @@ pub(crate) fn route(head: &Head) -> Route {
                 "GET" if media => Route::Download { bucket, object },
                 "GET" => Route::Stat { bucket, object },
                 "DELETE" if segs[1] == "storage" => Route::DeleteObject { bucket, object },
-                _ => reject(405, format!("{method} on an object is not implemented by the fake")),
+                _ => reject(
+                    405,
+                    format!("{method} on an object is not implemented by the fake"),
+                ),
             }
         }
         // Object names must be percent-encoded: a raw '/' in the name is a client bug.
         ["", "storage", "v1", "b", _, "o", _, ..] | ["", "download", "storage", "v1", "b", _, "o", _, ..] => {
-            reject(404, "Not Found (object names in the path must be percent-encoded, '/' as %2F)")
+            reject(
+                404,
+                "Not Found (object names in the path must be percent-encoded, '/' as %2F)",
+            )
         }
         _ => reject(404, "Not Found"),
     }
@@ -191,7 +246,10 @@ mod tests {
         Head {
             method: method.into(),
             target: target.into(),
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             body: BodyKind::Length(0),
             expect_continue: false,
             close: false,
@@ -200,15 +258,29 @@ mod tests {
 
     #[test]
     fn content_ranges() {
-        assert_eq!(parse_content_range("bytes */*"), Ok(ContentRange::Query { total: None }));
-        assert_eq!(parse_content_range("bytes */10"), Ok(ContentRange::Query { total: Some(10) }));
+        assert_eq!(
+            parse_content_range("bytes */*"),
+            Ok(ContentRange::Query { total: None })
+        );
+        assert_eq!(
+            parse_content_range("bytes */10"),
+            Ok(ContentRange::Query { total: Some(10) })
+        );
         assert_eq!(
             parse_content_range("bytes 0-9/*"),
-            Ok(ContentRange::Data { start: 0, end: 9, total: None })
+            Ok(ContentRange::Data {
+                start: 0,
+                end: 9,
+                total: None
+            })
         );
         assert_eq!(
             parse_content_range("bytes 5-9/10"),
-            Ok(ContentRange::Data { start: 5, end: 9, total: Some(10) })
+            Ok(ContentRange::Data {
+                start: 5,
+                end: 9,
+                total: Some(10)
+            })
         );
         for bad in ["bytes 9-5/*", "bytes 0-9", "0-9/*", "bytes a-b/*", "bytes 0-9/x"] {
             assert!(parse_content_range(bad).is_err(), "{bad}");
@@ -217,7 +289,11 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = route(&head("POST", "/upload/storage/v1/b/bk/o?uploadType=resumable&name=a", &[]));
+        let r = route(&head(
+            "POST",
+            "/upload/storage/v1/b/bk/o?uploadType=resumable&name=a",
+            &[],
+        ));
         assert_eq!(r, Route::Initiate { bucket: "bk".into() });
         let r = route(&head(
             "PUT",
@@ -227,7 +303,13 @@ mod tests {
         assert_eq!(r.kind(), RequestKind::ChunkPut);
         assert_eq!(r.upload_id(), Some("U"));
         let r = route(&head("GET", "/storage/v1/b/bk/o/a%2Fb%20c?alt=media", &[]));
-        assert_eq!(r, Route::Download { bucket: "bk".into(), object: "a/b c".into() });
+        assert_eq!(
+            r,
+            Route::Download {
+                bucket: "bk".into(),
+                object: "a/b c".into()
+            }
+        );
         let r = route(&head("GET", "/download/storage/v1/b/bk/o/x?alt=media", &[]));
         assert_eq!(r.kind(), RequestKind::Download);
         let r = route(&head("GET", "/storage/v1/b/bk/o/a/b", &[]));

@@ -19,7 +19,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(state: State) -> Shared {
-        Shared { state: Mutex::new(state) }
+        Shared {
+            state: Mutex::new(state),
+        }
     }
 
     /// Locks the state; a panic elsewhere must not wedge the fake.
@@ -50,7 +52,9 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(_) => {
-                let _ = conn.write_response(&error(400, "Malformed HTTP request"), true).await;
+                let _ = conn
+                    .write_response(&error(400, "Malformed HTTP request"), true)
+                    .await;
                 return;
             }
         };
@@ -122,12 +126,18 @@ async fn exchange(conn: &mut Conn, shared: &Shared, head: Head) -> bool {
         }
         Some(FaultAction::CutBody { after, persist }) => {
             // A read error just means the client gave up first; keep what arrived.
-            let body = conn.read_body(head.body, Some(*after), None).await.unwrap_or_default();
+            let body = conn
+                .read_body(head.body, Some(*after), None)
+                .await
+                .unwrap_or_default();
             shared.lock().persist_partial(&route, &body, *persist);
             finish(shared, index, body.len(), None);
             return false;
         }
-        Some(FaultAction::Stall { duration, process: false }) => {
+        Some(FaultAction::Stall {
+            duration,
+            process: false,
+        }) => {
             let len = conn.read_body(head.body, None, None).await.map_or(0, |b| b.len());
             tokio::time::sleep(*duration).await;
             finish(shared, index, len, None);
@@ -147,12 +157,22 @@ async fn exchange(conn: &mut Conn, shared: &Shared, head: Head) -> bool {
             return false;
         }
     };
+    if let Some(FaultAction::PartialCommit { keep }) = &action {
+        let keep = usize::try_from(*keep).unwrap_or(usize::MAX).min(body.len());
+        let partial = shared.lock().partial_commit(&route, &body[..keep]);
+        if let Some(resp) = partial {
+            return respond(conn, shared, index, &head, body.len(), resp).await;
+        }
+    }
     let mut outcome = shared.lock().handle(&head, &route, &body);
 
     // Faults that act after processing.
     match &action {
         Some(FaultAction::StatusAfterProcessing { status }) => {
-            outcome.resp = error(*status, &format!("Injected fault after processing: HTTP {status}."));
+            outcome.resp = error(
+                *status,
+                &format!("Injected fault after processing: HTTP {status}."),
+            );
         }
         Some(FaultAction::DropAfterProcessing) => {
             finish(shared, index, body.len(), None);
@@ -166,7 +186,10 @@ async fn exchange(conn: &mut Conn, shared: &Shared, head: Head) -> bool {
                 shared.lock().flip_byte(bucket, name, *offset);
             }
         }
-        Some(FaultAction::Stall { duration, process: true }) => tokio::time::sleep(*duration).await,
+        Some(FaultAction::Stall {
+            duration,
+            process: true,
+        }) => tokio::time::sleep(*duration).await,
         _ => {}
     }
     respond(conn, shared, index, &head, body.len(), outcome.resp).await

@@ -20,7 +20,11 @@ use super::{Access, ObjectInfo, RecordedRequest, SessionInfo, SessionState};
 pub const GRANULARITY: u64 = 256 * 1024;
 
 /// Path-segment encoding as Google's client libraries do it (RFC 3986 unreserved kept).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub(crate) fn encode_segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -159,14 +163,18 @@ fn md5_of(data: &[u8]) -> [u8; 16] {
 }
 
 fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// 16 random bytes as hex, for upload ids and access tokens.
 pub(crate) fn random_hex() -> String {
     use ring::rand::SecureRandom as _;
     let mut b = [0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut b).expect("gcs_fake: system randomness");
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("gcs_fake: system randomness");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -217,22 +225,24 @@ fn parse_goog_hash(head: &Head) -> Result<(Option<u32>, Option<[u8; 16]>), Strin
 }
 
 fn decode_crc(v: &str) -> Result<u32, String> {
-    let raw = STANDARD.decode(v).map_err(|_| format!("crc32c {v:?} is not base64"))?;
-    let b: [u8; 4] = raw.try_into().map_err(|_| format!("crc32c {v:?} is not 4 bytes"))?;
+    let raw = STANDARD
+        .decode(v)
+        .map_err(|_| format!("crc32c {v:?} is not base64"))?;
+    let b: [u8; 4] = raw
+        .try_into()
+        .map_err(|_| format!("crc32c {v:?} is not 4 bytes"))?;
     Ok(u32::from_be_bytes(b))
 }
 
 fn decode_md5(v: &str) -> Result<[u8; 16], String> {
-    let raw = STANDARD.decode(v).map_err(|_| format!("md5 {v:?} is not base64"))?;
+    let raw = STANDARD
+        .decode(v)
+        .map_err(|_| format!("md5 {v:?} is not base64"))?;
     raw.try_into().map_err(|_| format!("md5 {v:?} is not 16 bytes"))
 }
 
 /// Checks a computed crc32c/md5 against what the client claimed; GCS's wording.
-fn verify_hashes(
-    data: &[u8],
-    crc: Option<u32>,
-    md5: Option<[u8; 16]>,
-) -> Result<(u32, [u8; 16]), String> {
+fn verify_hashes(data: &[u8], crc: Option<u32>, md5: Option<[u8; 16]>) -> Result<(u32, [u8; 16]), String> {
     let actual_crc = crc32c::crc32c(data);
     let actual_md5 = md5_of(data);
     if let Some(want) = crc {
@@ -267,7 +277,10 @@ fn parse_generation_match(query: &[(String, String)]) -> Result<Option<u64>, Res
 }
 
 fn precondition_failed() -> Response {
-    error(412, "At least one of the pre-conditions you specified did not hold.")
+    error(
+        412,
+        "At least one of the pre-conditions you specified did not hold.",
+    )
 }
 
 fn resume_incomplete(id: &str, committed: u64) -> Response {
@@ -330,7 +343,10 @@ fn store_object(
         created: SystemTime::now(),
     };
     let meta = object_json(base_url, bucket, name, &o);
-    buckets.entry(bucket.to_string()).or_default().insert(name.to_string(), o);
+    buckets
+        .entry(bucket.to_string())
+        .or_default()
+        .insert(name.to_string(), o);
     meta
 }
 
@@ -342,7 +358,9 @@ fn bucket_json(name: &str) -> Value {
 /// Bucket names as GCS accepts them (simplified: no dotted-name length rules).
 fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
@@ -414,7 +432,10 @@ impl State {
     }
 
     pub(crate) fn delete_object(&mut self, bucket: &str, name: &str) -> bool {
-        self.buckets.get_mut(bucket).and_then(|b| b.remove(name)).is_some()
+        self.buckets
+            .get_mut(bucket)
+            .and_then(|b| b.remove(name))
+            .is_some()
     }
 
     /// Flips every bit of one stored byte, keeping the recorded checksums.
@@ -425,7 +446,9 @@ impl State {
         if o.data.is_empty() {
             return false;
         }
-        let i = usize::try_from(offset).unwrap_or(usize::MAX).min(o.data.len() - 1);
+        let i = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(o.data.len() - 1);
         o.data[i] ^= 0xff;
         true
     }
@@ -486,9 +509,9 @@ impl State {
     /// The object a request concerns, for fault filters and the request log.
     pub(crate) fn request_object(&self, head: &Head, route: &Route) -> Option<String> {
         match route {
-            Route::Stat { object, .. } | Route::Download { object, .. } | Route::DeleteObject { object, .. } => {
-                Some(object.clone())
-            }
+            Route::Stat { object, .. }
+            | Route::Download { object, .. }
+            | Route::DeleteObject { object, .. } => Some(object.clone()),
             Route::SessionPut { upload_id, .. } | Route::SessionDelete { upload_id, .. } => {
                 self.sessions.get(upload_id).map(|s| s.name.clone())
             }
@@ -506,8 +529,17 @@ impl State {
 
     /// Persists a cut-off body prefix of a session data PUT (nothing is finalized).
     pub(crate) fn persist_partial(&mut self, route: &Route, prefix: &[u8], persist: Persist) {
-        let Route::SessionPut { upload_id, range: Ok(range), .. } = route else { return };
-        let Some(s) = self.sessions.get_mut(upload_id) else { return };
+        let Route::SessionPut {
+            upload_id,
+            range: Ok(range),
+            ..
+        } = route
+        else {
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(upload_id) else {
+            return;
+        };
         if s.state != SessionState::Active {
             return;
         }
@@ -534,6 +566,32 @@ impl State {
         }
     }
 
+    /// Commits a prefix of a session data PUT and answers 308; `None` if the request is not a
+    /// data PUT to an active session.
+    pub(crate) fn partial_commit(&mut self, route: &Route, prefix: &[u8]) -> Option<Response> {
+        let Route::SessionPut {
+            upload_id,
+            range: Ok(range),
+            ..
+        } = route
+        else {
+            return None;
+        };
+        if matches!(range, Some(ContentRange::Query { .. })) {
+            return None;
+        }
+        let active = self
+            .sessions
+            .get(upload_id)
+            .is_some_and(|s| s.state == SessionState::Active);
+        if !active {
+            return None;
+        }
+        self.persist_partial(route, prefix, Persist::All);
+        let committed = self.sessions.get(upload_id).map_or(0, |s| s.committed);
+        Some(resume_incomplete(upload_id, committed))
+    }
+
     // ----- the JSON API -----
 
     /// Handles one request whose body has been read in full.
@@ -546,7 +604,11 @@ impl State {
             Route::GetBucket { bucket } => self.get_bucket(head, bucket).map(Outcome::from),
             Route::Initiate { bucket } => self.initiate(head, &query, bucket, body).map(Outcome::from),
             Route::SimpleUpload { bucket } => self.simple_upload(head, &query, bucket, body),
-            Route::SessionPut { bucket, upload_id, range } => match range {
+            Route::SessionPut {
+                bucket,
+                upload_id,
+                range,
+            } => match range {
                 Err(msg) => Ok(error(400, msg).into()),
                 Ok(range) => self.session_put(head, bucket, upload_id, *range, body),
             },
@@ -563,9 +625,18 @@ impl State {
         result.unwrap_or_else(Outcome::from)
     }
 
-    fn authorize(&self, head: &Head, need: Need, permission: &str, resource: &str) -> Result<Caller, Response> {
+    fn authorize(
+        &self,
+        head: &Head,
+        need: Need,
+        permission: &str,
+        resource: &str,
+    ) -> Result<Caller, Response> {
         let (name, scope) = if self.config.require_auth {
-            let Some(token) = head.header("authorization").and_then(|v| v.strip_prefix("Bearer ")) else {
+            let Some(token) = head
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+            else {
                 return Err(error(
                     401,
                     &format!(
@@ -591,7 +662,12 @@ impl State {
                 return Err(error(403, "Request had insufficient authentication scopes."));
             }
         }
-        let access = self.config.account_access.get(&name).copied().unwrap_or(self.config.default_access);
+        let access = self
+            .config
+            .account_access
+            .get(&name)
+            .copied()
+            .unwrap_or(self.config.default_access);
         if !access.allows(need) {
             return Err(error(
                 403,
@@ -613,7 +689,10 @@ impl State {
     }
 
     fn current_generation(&self, bucket: &str, name: &str) -> u64 {
-        self.buckets.get(bucket).and_then(|b| b.get(name)).map_or(0, |o| o.generation)
+        self.buckets
+            .get(bucket)
+            .and_then(|b| b.get(name))
+            .map_or(0, |o| o.generation)
     }
 
     fn token(&mut self, body: &[u8]) -> Response {
@@ -629,16 +708,23 @@ impl State {
             return oauth_error("invalid_request", "Missing required parameter: assertion");
         };
         let audience = format!("{}/token", self.base_url);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let claims = match auth::verify_assertion(assertion, |e| self.accounts.get(e).cloned(), &audience, now) {
-            Ok(c) => c,
-            Err(description) => return oauth_error("invalid_grant", &description),
-        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let claims =
+            match auth::verify_assertion(assertion, |e| self.accounts.get(e).cloned(), &audience, now) {
+                Ok(c) => c,
+                Err(description) => return oauth_error("invalid_grant", &description),
+            };
         let token = format!("ya29.fake-{}", random_hex());
         let lifetime = self.config.token_lifetime;
         self.tokens.insert(
             token.clone(),
-            Token { email: claims.iss, scope: claims.scope, expires: Instant::now() + lifetime },
+            Token {
+                email: claims.iss,
+                scope: claims.scope,
+                expires: Instant::now() + lifetime,
+            },
         );
         Response::json(
             200,
@@ -654,7 +740,10 @@ impl State {
             return Err(error(400, &format!("Invalid bucket name: {name:?}")));
         }
         if self.buckets.contains_key(name) {
-            return Err(error(409, "Your previous request to create the named bucket succeeded and you already own it."));
+            return Err(error(
+                409,
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            ));
         }
         self.create_bucket(name);
         Ok(Response::json(200, &bucket_json(name)))
@@ -699,11 +788,20 @@ impl State {
             .to_string();
         let declared_len = match head.header("x-upload-content-length") {
             None => None,
-            Some(v) => Some(v.parse().map_err(|_| error(400, "Invalid X-Upload-Content-Length"))?),
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| error(400, "Invalid X-Upload-Content-Length"))?,
+            ),
         };
         let meta_str = |k: &str| meta.get(k).and_then(Value::as_str);
-        let expected_crc32c = meta_str("crc32c").map(decode_crc).transpose().map_err(|e| error(400, &e))?;
-        let expected_md5 = meta_str("md5Hash").map(decode_md5).transpose().map_err(|e| error(400, &e))?;
+        let expected_crc32c = meta_str("crc32c")
+            .map(decode_crc)
+            .transpose()
+            .map_err(|e| error(400, &e))?;
+        let expected_md5 = meta_str("md5Hash")
+            .map(decode_md5)
+            .transpose()
+            .map_err(|e| error(400, &e))?;
         let id = format!("ADPycd{}", random_hex());
         let seq = self.next_seq();
         self.sessions.insert(
@@ -734,7 +832,9 @@ impl State {
             encode_segment(bucket),
             encode_query(&name)
         );
-        Ok(Response::new(200).header("Location", location).header("X-GUploader-UploadID", id))
+        Ok(Response::new(200)
+            .header("Location", location)
+            .header("X-GUploader-UploadID", id))
     }
 
     fn session_put(
@@ -762,20 +862,29 @@ impl State {
         let range = range.unwrap_or(if body.is_empty() {
             ContentRange::Query { total: Some(0) }
         } else {
-            ContentRange::Data { start: 0, end: body.len() as u64 - 1, total: Some(body.len() as u64) }
+            ContentRange::Data {
+                start: 0,
+                end: body.len() as u64 - 1,
+                total: Some(body.len() as u64),
+            }
         });
         let committed = s.committed;
         match range {
             ContentRange::Query { total } => {
                 if !body.is_empty() {
-                    return Err(error(400, "A status query (Content-Range: bytes */...) must have an empty body."));
+                    return Err(error(
+                        400,
+                        "A status query (Content-Range: bytes */...) must have an empty body.",
+                    ));
                 }
                 match total {
                     Some(t) if t == committed => {}
                     Some(t) if t < committed => {
                         return Err(error(
                             400,
-                            &format!("Total size {t} is smaller than the {committed} byte(s) already uploaded."),
+                            &format!(
+                                "Total size {t} is smaller than the {committed} byte(s) already uploaded."
+                            ),
                         ))
                     }
                     _ => return Ok(resume_incomplete(id, committed).into()),
@@ -786,7 +895,10 @@ impl State {
                 if body.len() as u64 != len {
                     return Err(error(
                         400,
-                        &format!("Content-Range covers {len} byte(s) but the body has {} byte(s).", body.len()),
+                        &format!(
+                            "Content-Range covers {len} byte(s) but the body has {} byte(s).",
+                            body.len()
+                        ),
                     ));
                 }
                 match total {
@@ -820,7 +932,9 @@ impl State {
                     if end + 1 > declared {
                         return Err(error(
                             400,
-                            &format!("Upload is larger than the declared X-Upload-Content-Length {declared}."),
+                            &format!(
+                                "Upload is larger than the declared X-Upload-Content-Length {declared}."
+                            ),
                         ));
                     }
                 }
@@ -828,7 +942,8 @@ impl State {
                 let skip = committed - start;
                 s.ignored_overlap += skip.min(len);
                 if skip < len {
-                    s.data.extend_from_slice(&body[usize::try_from(skip).unwrap_or(usize::MAX)..]);
+                    s.data
+                        .extend_from_slice(&body[usize::try_from(skip).unwrap_or(usize::MAX)..]);
                     s.committed = end + 1;
                 }
                 if total.is_none() {
@@ -852,7 +967,10 @@ impl State {
         };
         if let Some(declared) = s.declared_len {
             if declared != s.committed {
-                let msg = format!("Upload has {} byte(s), X-Upload-Content-Length said {declared}.", s.committed);
+                let msg = format!(
+                    "Upload has {} byte(s), X-Upload-Content-Length said {declared}.",
+                    s.committed
+                );
                 return fail(s, error(400, &msg));
             }
         }
@@ -862,7 +980,11 @@ impl State {
             Ok(sums) => sums,
             Err(msg) => return fail(s, error(400, &msg)),
         };
-        let current = self.buckets.get(&s.bucket).and_then(|b| b.get(&s.name)).map(|o| o.generation);
+        let current = self
+            .buckets
+            .get(&s.bucket)
+            .and_then(|b| b.get(&s.name))
+            .map(|o| o.generation);
         if let Some(want) = s.if_generation_match {
             if current.unwrap_or(0) != want {
                 return fail(s, precondition_failed());
@@ -891,7 +1013,10 @@ impl State {
         );
         s.state = SessionState::Finalized;
         s.result = Some(meta.clone());
-        Ok(Outcome { resp: Response::json(200, &meta), created: Some((s.bucket.clone(), s.name.clone())) })
+        Ok(Outcome {
+            resp: Response::json(200, &meta),
+            created: Some((s.bucket.clone(), s.name.clone())),
+        })
     }
 
     fn cancel(&mut self, bucket: &str, id: &str) -> Response {
@@ -939,7 +1064,10 @@ impl State {
                 ),
             ));
         }
-        let content_type = head.header("content-type").unwrap_or("application/octet-stream").to_string();
+        let content_type = head
+            .header("content-type")
+            .unwrap_or("application/octet-stream")
+            .to_string();
         let meta = store_object(
             &mut self.buckets,
             &mut self.next_generation,
@@ -950,7 +1078,10 @@ impl State {
             content_type,
             sums,
         );
-        Ok(Outcome { resp: Response::json(200, &meta), created: Some((bucket.to_string(), name.to_string())) })
+        Ok(Outcome {
+            resp: Response::json(200, &meta),
+            created: Some((bucket.to_string(), name.to_string())),
+        })
     }
 
     fn lookup(&self, query: &[(String, String)], bucket: &str, name: &str) -> Result<&Object, Response> {
@@ -1045,15 +1176,22 @@ impl State {
         };
         let max = match query_param(query, "maxResults") {
             None => usize::MAX,
-            Some(v) => v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| error(400, "Invalid maxResults"))?,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| error(400, "Invalid maxResults"))?,
         };
         let page = max.min(self.config.page_size.max(1));
         let objects = &self.buckets[bucket];
         let mut matching = objects
             .iter()
             .filter(|(n, _)| n.starts_with(prefix) && after.as_ref().is_none_or(|a| n.as_str() > a.as_str()));
-        let items: Vec<Value> =
-            matching.by_ref().take(page).map(|(n, o)| object_json(&self.base_url, bucket, n, o)).collect();
+        let items: Vec<Value> = matching
+            .by_ref()
+            .take(page)
+            .map(|(n, o)| object_json(&self.base_url, bucket, n, o))
+            .collect();
         let mut out = json!({"kind": "storage#objects"});
         if matching.next().is_some() {
             if let Some(last) = items.last().and_then(|v| v["name"].as_str()) {
