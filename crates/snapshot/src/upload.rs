@@ -25,7 +25,9 @@ use crate::manifest::{now_rfc3339, Manifest, UploadRecord, MANIFEST_FILE};
 use crate::stream::{ObjectStream, Transform};
 
 /// Chunk size of resumable uploads: a multiple of 256 KiB (GCS's rule).
-pub const DEFAULT_CHUNK: usize = 16 << 20;
+/// 8 MiB: Google's recommended minimum for throughput, and memory stays
+/// about two chunks per file being sent.
+pub const DEFAULT_CHUNK: usize = 8 << 20;
 const STATE_DIR: &str = ".upload-state";
 
 /// One file to upload.
@@ -652,8 +654,14 @@ async fn send(
         } else {
             (win.len() / (256 << 10)) * (256 << 10)
         };
-        let data = bytes::Bytes::copy_from_slice(&win[..len]);
-        match store.put_chunk(&state.session, win_start, data, last).await {
+        // Hand the window's buffer to the request without copying it; what
+        // the server does not take comes back as the next window.
+        let rest = win.split_off(len);
+        let data = bytes::Bytes::from(std::mem::replace(&mut win, rest));
+        match store
+            .put_chunk(&state.session, win_start, data.clone(), last)
+            .await
+        {
             Ok(ChunkOutcome::Finished(meta)) => {
                 return Ok((meta, digests(md5, sha), report.take().unwrap_or_default()));
             }
@@ -664,10 +672,18 @@ async fn send(
                         win_start + len as u64
                     )));
                 }
+                let taken = (n - win_start) as usize;
+                crc_at_win_start = crc32c::crc32c_append(crc_at_win_start, &data[..taken]);
+                if taken < data.len() {
+                    let mut back = Vec::with_capacity(chunk_size + (1 << 20));
+                    back.extend_from_slice(&data[taken..]);
+                    back.extend_from_slice(&win);
+                    win = back;
+                }
+                win_start = n;
                 server_at = n;
                 state.acked = n;
-                state.acked_crc32c =
-                    crc32c::crc32c_append(crc_at_win_start, &win[..(n - win_start) as usize]);
+                state.acked_crc32c = crc_at_win_start;
                 state.updated_at = now_rfc3339();
                 save_state(dir, state).map_err(fatal)?;
                 progress(UploadEvent::Progress {

@@ -791,8 +791,9 @@ impl GcsStore {
             }),
             412 if rs.attempts > 1 => {
                 // An earlier attempt may have written it before its reply was lost.
-                match self.stat(name).await? {
-                    Some(m) if check_final(&label, &m, &fin).is_ok() => Ok(m),
+                match self.stat(name).await {
+                    Ok(Some(m)) if check_final(&label, &m, &fin).is_ok() => Ok(m),
+                    // Write-only credentials cannot look: report the precondition as it came.
                     _ => Err(BucketError::AlreadyExists { object: label }),
                 }
             }

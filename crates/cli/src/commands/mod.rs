@@ -85,7 +85,9 @@ impl BucketFlags {
         let loc =
             bucket::Location::parse(&self.bucket).with_context(|| format!("-bucket={}", self.bucket))?;
         let mut opts = bucket::StoreOptions::from_env();
-        opts.credentials = self.credentials.clone();
+        if let Some(c) = &self.credentials {
+            opts.credentials = Some(c.clone());
+        }
         bucket::Store::open(&loc, &opts)
             .await
             .with_context(|| format!("opening {}", self.bucket))
