@@ -237,6 +237,88 @@ fn gcs_round_trip_plain_and_unfiltered_objects_equal_local_files() {
     );
 }
 
+#[test]
+fn real_emulator_round_trip_with_gzip() {
+    let emu = testkit::fake_gcs_server::FakeGcsServer::start();
+    emu.create_bucket("snapshots");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    fixture_snapshot(&dir);
+    std::fs::write(
+        dir.join("summary.json"),
+        "{\"ExternalServices\":{\"TotalCount\":0,\"Nodes\":[]}}",
+    )
+    .expect("summary");
+    let out = run_ok(
+        upload_cmd(&dir, "gs://snapshots/acme")
+            .args(["--gzip", "--json"])
+            .env("STORAGE_EMULATOR_HOST", emu.host()),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["objects"].as_array().map(Vec::len), Some(4), "{v}");
+    let out = verify_out(&dir, "gs://snapshots/acme", None);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "without the emulator variable the real GCS is not reachable here"
+    );
+    let mut c = cmd();
+    c.args(["verify", "--json", "-bucket=gs://snapshots/acme"])
+        .env("STORAGE_EMULATOR_HOST", emu.host());
+    let out = c.output().expect("verify");
+    assert!(out.status.success(), "{}", testkit::describe_output(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["mode"], "read-back");
+    assert_eq!(v["objects"].as_array().map(Vec::len), Some(4), "{v}");
+}
+
+#[test]
+fn service_account_credentials_end_to_end() {
+    let fake = fake_with_bucket();
+    fake.require_auth(true);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let key = tmp.path().join("writer.json");
+    std::fs::write(
+        &key,
+        fake.test_service_account("writer@proj.iam.gserviceaccount.com"),
+    )
+    .expect("key");
+    let dir = tmp.path().join("snap");
+    fixture_snapshot(&dir);
+    let out = run_ok(
+        upload_cmd(&dir, "gs://snap")
+            .arg(format!("-credentials={}", key.display()))
+            .env("STORAGE_EMULATOR_HOST", fake.host()),
+    );
+    assert!(fake.issued_tokens() >= 1);
+    // Neither the token nor the key reaches output, the manifest or the state.
+    let key_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key).expect("read")).expect("json");
+    let pem = key_json["private_key"].as_str().expect("private_key").to_string();
+    let key_line = pem
+        .lines()
+        .find(|l| l.len() > 40 && !l.contains("BEGIN"))
+        .expect("a base64 line of the key");
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest");
+    for text in [
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        manifest,
+    ] {
+        assert!(!text.contains("Bearer"), "{text}");
+        assert!(!text.contains("upload_id="), "a session URI leaked: {text}");
+        assert!(!text.contains(key_line), "key line {key_line:?} found");
+    }
+    // Without credentials the fake refuses (401) and the error says what to do.
+    let d2 = tmp.path().join("snap2");
+    fixture_snapshot(&d2);
+    let out = upload_cmd(&d2, "gs://snap")
+        .env("STORAGE_EMULATOR_HOST", fake.host())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", testkit::describe_output(&out));
+}
+
 /// Kills the uploader with SIGKILL at seeded points, then lets it finish:
 /// the objects are byte-identical to the local stream and sent about once.
 #[test]

@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bucket::{ChunkOutcome, Final, ObjectMeta, Store, UploadOptions, UploadSession, UploadStatus};
-use md5::Digest as _;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use sha2::Sha256;
 
 use crate::error::SnapshotError;
@@ -434,7 +434,7 @@ async fn upload_one(
         location,
         size: meta.size,
         crc32c: meta.crc32c.clone(),
-        md5: meta.md5.clone().unwrap_or(digests.md5),
+        md5: meta.md5.clone().unwrap_or_default(),
         sha256: digests.sha256,
         generation: meta.generation.clone(),
         gzip: item.transform.gzip,
@@ -474,7 +474,7 @@ async fn adopt_existing(
         Ok(None) | Err(_) => return Ok(None),
     };
     let mut stream = ObjectStream::open(&item.path, &item.transform)?;
-    let (mut md5, mut sha, mut crc, mut size) = (md5::Md5::new(), Sha256::new(), 0u32, 0u64);
+    let (mut sha, mut crc, mut size) = (Sha256::new(), 0u32, 0u64);
     // (A changed file cannot match the object's checksum, so no separate check here.)
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -482,7 +482,6 @@ async fn adopt_existing(
         if n == 0 {
             break;
         }
-        md5.update(&buf[..n]);
         sha.update(&buf[..n]);
         crc = crc32c::crc32c_append(crc, &buf[..n]);
         size += n as u64;
@@ -491,13 +490,13 @@ async fn adopt_existing(
     if meta.size != size || meta.crc32c != crc32c_base64(crc) {
         return Ok(None);
     }
-    let d = digests(md5, sha);
+    let d = digests(sha);
     Ok(Some(UploadRecord {
         object: item.object.clone(),
         location: location.to_string(),
         size,
         crc32c: meta.crc32c.clone(),
-        md5: meta.md5.clone().unwrap_or(d.md5),
+        md5: meta.md5.clone().unwrap_or_default(),
         sha256: d.sha256,
         generation: meta.generation.clone(),
         gzip: item.transform.gzip,
@@ -533,7 +532,6 @@ enum SendError {
 }
 
 struct Digests {
-    md5: String,
     sha256: String,
 }
 
@@ -556,7 +554,7 @@ async fn send(
     let obj = item.object.clone();
     let fatal = |e: SnapshotError| SendError::Fatal(e);
     let mut stream = ObjectStream::open(&item.path, &item.transform).map_err(fatal)?;
-    let (mut md5, mut sha, mut crc) = (md5::Md5::new(), Sha256::new(), 0u32);
+    let (mut sha, mut crc) = (Sha256::new(), 0u32);
     let mut server_at = if finished { u64::MAX } else { resume_from };
     // Bytes read but not yet acknowledged: [win_start, win_start + win.len()).
     let mut win: Vec<u8> = Vec::with_capacity(chunk_size + (1 << 20));
@@ -586,7 +584,6 @@ async fn send(
                 break;
             }
             let fresh = &read_buf[..n];
-            md5.update(fresh);
             sha.update(fresh);
             crc = crc32c::crc32c_append(crc, fresh);
             win.extend_from_slice(fresh);
@@ -619,7 +616,7 @@ async fn send(
                 .map_err(|e| fatal(SnapshotError::bucket(&obj, e)))?;
             return match meta {
                 Some(m) if m.size == total_read && m.crc32c == crc32c_base64(crc) => {
-                    Ok((m, digests(md5, sha), report.take().unwrap_or_default()))
+                    Ok((m, digests(sha), report.take().unwrap_or_default()))
                 }
                 _ => Err(SendError::Restart(
                     "the object completed earlier does not match the local stream".into(),
@@ -663,7 +660,7 @@ async fn send(
             .await
         {
             Ok(ChunkOutcome::Finished(meta)) => {
-                return Ok((meta, digests(md5, sha), report.take().unwrap_or_default()));
+                return Ok((meta, digests(sha), report.take().unwrap_or_default()));
             }
             Ok(ChunkOutcome::Committed(n)) => {
                 if n < win_start || n > win_start + len as u64 {
@@ -700,10 +697,10 @@ async fn send(
     }
 }
 
-fn digests(md5: md5::Md5, sha: Sha256) -> Digests {
-    use base64::Engine as _;
+/// MD5 is left to the server (GCS and the file backend report it): computing
+/// it here too would cost more CPU than the sanitizer.
+fn digests(sha: Sha256) -> Digests {
     Digests {
-        md5: base64::engine::general_purpose::STANDARD.encode(md5.finalize()),
         sha256: sha.finalize().iter().map(|b| format!("{b:02x}")).collect(),
     }
 }
