@@ -68,7 +68,24 @@ pub struct Globals {
     pub progress: bool,
 }
 
+/// glibc raises its mmap threshold after large frees; from then on the 8 MiB
+/// upload chunks come from arenas that never shrink, and three parallel
+/// uploads reached 150 MB of RSS. A fixed threshold keeps large buffers
+/// mmapped and returned when freed (measured: 152 MB → 59 MB, bench/upload).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn pin_mmap_threshold() {
+    // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn pin_mmap_threshold() {}
+
 fn main() -> ExitCode {
+    pin_mmap_threshold();
     let cmd = Cli::command();
     let argv = args::normalize(&cmd, std::env::args_os());
     let matches = match cmd.try_get_matches_from(argv) {

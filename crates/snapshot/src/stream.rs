@@ -28,7 +28,7 @@ pub struct Transform {
 /// Blocks handed from the producer thread to the consumer.
 const BLOCK: usize = 1 << 20;
 /// Blocks in flight: bounds memory to a few MiB whatever the file size.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 
 /// What the producer found besides the bytes.
 #[derive(Debug, Default, Clone)]

@@ -429,28 +429,7 @@ async fn upload_one(
     };
     clear_state(dir, &obj);
     progress(UploadEvent::Done { object: obj.clone() });
-    let record = UploadRecord {
-        object: obj.clone(),
-        location,
-        size: meta.size,
-        crc32c: meta.crc32c.clone(),
-        md5: meta.md5.clone().unwrap_or_default(),
-        sha256: digests.sha256,
-        generation: meta.generation.clone(),
-        gzip: item.transform.gzip,
-        sanitizer: item
-            .transform
-            .sanitize
-            .as_ref()
-            .map(|s| s.profile.name().to_string()),
-        target_major: item.transform.sanitize.as_ref().map(|s| s.target_major),
-        uncompressed_size: report.uncompressed_bytes,
-        changes: report.scan.as_ref().map_or(0, |s| s.changes.len()),
-        source_size: size,
-        source_mtime_ns: mtime,
-        transform: item.transform.clone(),
-        uploaded_at: now_rfc3339(),
-    };
+    let record = record_for(&item, &meta, digests.sha256, &report, (size, mtime), &location);
     Ok(UploadResult {
         item,
         record,
@@ -491,28 +470,44 @@ async fn adopt_existing(
         return Ok(None);
     }
     let d = digests(sha);
-    Ok(Some(UploadRecord {
+    Ok(Some(record_for(
+        item,
+        &meta,
+        d.sha256,
+        &report,
+        (source_size, source_mtime_ns),
+        location,
+    )))
+}
+
+/// The manifest's record of a finished object.
+fn record_for(
+    item: &UploadItem,
+    meta: &ObjectMeta,
+    sha256: String,
+    report: &crate::stream::SourceReport,
+    (source_size, source_mtime_ns): (u64, u128),
+    location: &str,
+) -> UploadRecord {
+    let sanitize = item.transform.sanitize.as_ref();
+    UploadRecord {
         object: item.object.clone(),
         location: location.to_string(),
-        size,
+        size: meta.size,
         crc32c: meta.crc32c.clone(),
         md5: meta.md5.clone().unwrap_or_default(),
-        sha256: d.sha256,
+        sha256,
         generation: meta.generation.clone(),
         gzip: item.transform.gzip,
-        sanitizer: item
-            .transform
-            .sanitize
-            .as_ref()
-            .map(|s| s.profile.name().to_string()),
-        target_major: item.transform.sanitize.as_ref().map(|s| s.target_major),
+        sanitizer: sanitize.map(|s| s.profile.name().to_string()),
+        target_major: sanitize.map(|s| s.target_major),
         uncompressed_size: report.uncompressed_bytes,
         changes: report.scan.as_ref().map_or(0, |s| s.changes.len()),
         source_size,
         source_mtime_ns,
         transform: item.transform.clone(),
         uploaded_at: now_rfc3339(),
-    }))
+    }
 }
 
 fn content_type(item: &UploadItem) -> String {
@@ -653,7 +648,9 @@ async fn send(
         };
         // Hand the window's buffer to the request without copying it; what
         // the server does not take comes back as the next window.
-        let rest = win.split_off(len);
+        let mut rest = win.split_off(len);
+        // Exactly one chunk's room: growth by doubling would hold twice that.
+        rest.reserve_exact((chunk_size + (1 << 20)).saturating_sub(rest.len()));
         let data = bytes::Bytes::from(std::mem::replace(&mut win, rest));
         match store
             .put_chunk(&state.session, win_start, data.clone(), last)
@@ -672,7 +669,7 @@ async fn send(
                 let taken = (n - win_start) as usize;
                 crc_at_win_start = crc32c::crc32c_append(crc_at_win_start, &data[..taken]);
                 if taken < data.len() {
-                    let mut back = Vec::with_capacity(chunk_size + (1 << 20));
+                    let mut back = Vec::with_capacity(chunk_size + (1 << 20) + win.len());
                     back.extend_from_slice(&data[taken..]);
                     back.extend_from_slice(&win);
                     win = back;
