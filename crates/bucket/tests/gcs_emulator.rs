@@ -12,13 +12,14 @@ use bucket::{
     crc32c_base64, BucketError, ChunkOutcome, Final, Location, Store, UploadOptions, UploadSession,
 };
 use bytes::Bytes;
-use common::{data, emulator_opts, fast_retry, persist_and_reload, read_all, FakeGcsServer, K256};
+use common::{data, emulator_opts, fast_retry, persist_and_reload, read_all, K256};
+use testkit::fake_gcs_server::FakeGcsServer;
 
 async fn setup(prefix: &str) -> (FakeGcsServer, Store) {
-    let server = FakeGcsServer::start().await;
-    server.create_bucket("snapshots").await;
+    let server = FakeGcsServer::start();
+    server.create_bucket("snapshots");
     let loc = Location::parse(&format!("gs://snapshots/{prefix}")).expect("parse location");
-    let store = Store::open(&loc, &emulator_opts(&server.host))
+    let store = Store::open(&loc, &emulator_opts(server.host()))
         .await
         .expect("open store");
     (server, store)
@@ -89,12 +90,12 @@ async fn multi_chunk_upload_then_stat_read_list() {
 
 #[tokio::test]
 async fn resume_from_a_known_offset_with_a_fresh_store() {
-    let server = FakeGcsServer::start().await;
-    server.create_bucket("snapshots").await;
+    let server = FakeGcsServer::start();
+    server.create_bucket("snapshots");
     let loc = Location::parse("gs://snapshots/resume").expect("parse");
     let d = data(2 * K256 + 999, 12);
     let saved = {
-        let store = Store::open(&loc, &emulator_opts(&server.host))
+        let store = Store::open(&loc, &emulator_opts(server.host()))
             .await
             .expect("open");
         let s = store.begin_upload("codeintel.sql", &opts()).await.expect("begin");
@@ -106,7 +107,7 @@ async fn resume_from_a_known_offset_with_a_fresh_store() {
         serde_json::to_string(&s).expect("persist")
     };
     // A new process: new client, session read back from the state file.
-    let store = Store::open(&loc, &emulator_opts(&server.host))
+    let store = Store::open(&loc, &emulator_opts(server.host()))
         .await
         .expect("reopen");
     let s: UploadSession = serde_json::from_str(&saved).expect("reload");
@@ -183,7 +184,7 @@ async fn put_small_stat_read_list_and_missing_objects() {
 
     // Another prefix of the same bucket sees nothing.
     let other = Location::parse("gs://snapshots/other").expect("parse");
-    let other = Store::open(&other, &emulator_opts(&_server.host))
+    let other = Store::open(&other, &emulator_opts(_server.host()))
         .await
         .expect("open other");
     assert!(other.list().await.expect("list other").is_empty());
@@ -193,7 +194,7 @@ async fn put_small_stat_read_list_and_missing_objects() {
 async fn missing_bucket_and_gone_sessions() {
     let (server, _store) = setup("").await;
     let loc = Location::parse("gs://no-such-bucket").expect("parse");
-    let store = Store::open(&loc, &emulator_opts(&server.host))
+    let store = Store::open(&loc, &emulator_opts(server.host()))
         .await
         .expect("open");
     let err = store.begin_upload("x", &opts()).await.expect_err("no bucket");
@@ -211,13 +212,13 @@ async fn missing_bucket_and_gone_sessions() {
         backend: "gcs".into(),
         handle: format!(
             "http://{}/upload/storage/v1/b/snapshots/o?uploadType=resumable&name=x.sql&upload_id={secret}",
-            server.host
+            server.host()
         ),
         created_at: "2024-05-01T00:00:00Z".into(),
     };
     let store = Store::open(
         &Location::parse("gs://snapshots").expect("parse"),
-        &emulator_opts(&server.host),
+        &emulator_opts(server.host()),
     )
     .await
     .expect("open");

@@ -27,6 +27,8 @@ pub fn binary() -> PathBuf {
 pub struct FakeGcsServer {
     child: Child,
     host: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 /// Sends one HTTP/1.1 request and returns the status code.
@@ -47,12 +49,16 @@ impl FakeGcsServer {
     /// Starts one on a free port and waits until it answers.
     pub fn start() -> FakeGcsServer {
         let bin = binary();
+        let dir = tempfile::tempdir().expect("tempdir for the fake-gcs-server log");
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .expect("probe a free port")
                 .port();
             let host = format!("127.0.0.1:{port}");
+            let log = dir.path().join(format!("fake-gcs-{port}.log"));
+            let out = std::fs::File::create(&log).expect("create the fake-gcs-server log");
+            let err = out.try_clone().expect("clone the log handle");
             let child = Command::new(&bin)
                 .args([
                     "-scheme",
@@ -62,19 +68,25 @@ impl FakeGcsServer {
                     "-port",
                     &port.to_string(),
                 ])
-                .args(["-backend", "memory", "-public-host", &host, "-log-level", "error"])
+                .args(["-backend", "memory", "-public-host", &host, "-log-level", "warn"])
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(out)
+                .stderr(err)
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-            let mut server = FakeGcsServer { child, host };
+            let mut server = FakeGcsServer {
+                child,
+                host,
+                log,
+                _dir: tempfile::tempdir().expect("tempdir"),
+            };
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = server.child.try_wait() {
                     break;
                 }
                 if request(&server.host, "GET", "/storage/v1/b", "") == Some(200) {
+                    server._dir = dir;
                     return server;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -87,6 +99,11 @@ impl FakeGcsServer {
     /// `127.0.0.1:PORT`, the value for `STORAGE_EMULATOR_HOST`.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Creates a bucket.
