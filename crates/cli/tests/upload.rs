@@ -329,7 +329,7 @@ fn kill_9_at_20_seeded_points_then_resume() {
         Fault::new(
             RequestKind::ChunkPut,
             FaultAction::Throttle {
-                bytes_per_sec: 6 << 20,
+                bytes_per_sec: 1 << 20,
             },
         )
         .always(),
@@ -337,6 +337,14 @@ fn kill_9_at_20_seeded_points_then_resume() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("snap");
     generated_snapshot(&dir, 6 << 20);
+    // Take the manifest first (upload builds it for a folder without one and
+    // saves it before reaching the bucket): the kills below then land in the upload.
+    let out = upload_cmd(&dir, "gs://no-such-bucket")
+        .env("STORAGE_EMULATOR_HOST", fake.host())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", testkit::describe_output(&out));
+    assert!(dir.join("manifest.json").exists());
     let mut rng = 0x5eed_u64;
     let mut next = || {
         rng ^= rng << 13;
@@ -363,6 +371,33 @@ fn kill_9_at_20_seeded_points_then_resume() {
         let _ = child.wait();
     }
     assert!(kills >= 10, "only {kills} of 20 runs were killed mid-upload");
+    // The runs resumed sessions rather than starting over.
+    let reqs = fake.requests();
+    let initiated = reqs.iter().filter(|r| r.kind == RequestKind::Initiate).count();
+    let resumed = reqs.iter().filter(|r| r.kind == RequestKind::StatusQuery).count();
+    eprintln!("{kills} kills, {initiated} sessions started, {resumed} status queries");
+    assert!(
+        resumed >= 5,
+        "only {resumed} status queries: the kills did not interrupt uploads"
+    );
+    assert!(
+        initiated <= 3 + 3,
+        "{initiated} sessions were started for 3 objects"
+    );
+    // The saved sessions are capabilities: only the owner may read them.
+    for e in std::fs::read_dir(dir.join(".upload-state"))
+        .expect("state dir")
+        .flatten()
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = e.metadata().expect("meta").permissions().mode() & 0o777;
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is readable by others ({mode:o})",
+            e.path().display()
+        );
+    }
     run_ok(
         upload_cmd(&dir, "gs://snap")
             .args(["--chunk-size=262144", "--gzip", "--gzip-level=1"])

@@ -23,9 +23,28 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// # Errors
 /// Any write, sync or rename failure (the temporary file is removed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] for files only the owner may read (upload state: a
+/// resumable session URI lets anyone who has it write the object).
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SnapshotError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = temp_path(path);
     let res = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -20,7 +20,7 @@ use sha2::Digest as _;
 use sha2::Sha256;
 
 use crate::error::SnapshotError;
-use crate::fsutil::{crc32c_base64, write_atomic};
+use crate::fsutil::{crc32c_base64, write_atomic_private};
 use crate::manifest::{now_rfc3339, Manifest, UploadRecord, MANIFEST_FILE};
 use crate::stream::{ObjectStream, Transform};
 
@@ -157,16 +157,21 @@ fn load_state(dir: &Path, object: &str) -> Option<UploadState> {
 fn save_state(dir: &Path, state: &UploadState) -> Result<(), SnapshotError> {
     let path = state_path(dir, &state.object);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| SnapshotError::StateFile {
-            path: parent.to_path_buf(),
-            source,
-        })?;
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|source| SnapshotError::StateFile {
+                path: parent.to_path_buf(),
+                source,
+            })?;
     }
     let text = serde_json::to_vec_pretty(state).map_err(|e| SnapshotError::Manifest {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    write_atomic(&path, &text).map_err(|e| match e {
+    write_atomic_private(&path, &text).map_err(|e| match e {
         SnapshotError::Io { path, source } => SnapshotError::StateFile { path, source },
         e => e,
     })
