@@ -619,3 +619,59 @@ fn bad_input_is_one_clear_error() {
 
 #[allow(dead_code)]
 fn unused(_: PathBuf) {}
+
+/// `databases --run -bucket=…`: no local copy of the dumps; a failed stream
+/// restarts that dump, says so, and the bucket still verifies.
+#[test]
+fn dump_streams_straight_to_the_bucket() {
+    let src = common::source(14);
+    let fake = fake_with_bucket();
+    // One chunk refused: the stream cannot be resumed, so that dump starts again.
+    fake.inject(Fault::status(RequestKind::Finalize, 403).times(1));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    let targets = src.targets_yaml(tmp.path());
+    let out = run_ok(
+        cmd()
+            .args([
+                "databases",
+                "pg_dump",
+                "--run",
+                "--no-progress",
+                "--gzip",
+                "-bucket=gs://snap/stream",
+            ])
+            .arg(format!("--targets={}", targets.display()))
+            .arg(format!("-dir={}", dir.display()))
+            .arg(format!("--pg-dump={}", testkit::pg_dump_path(16).display()))
+            .env("STORAGE_EMULATOR_HOST", fake.host()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("starts again"), "{}", testkit::describe_output(&out));
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !files.iter().any(|f| f.ends_with(".sql")),
+        "a local dump was kept: {files:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .contains(&src.password)
+    );
+    for obj in [
+        "stream/pgsql.sql.gz",
+        "stream/codeintel.sql.gz",
+        "stream/codeinsights.sql.gz",
+        "stream/manifest.json",
+    ] {
+        assert!(fake.object("snap", obj).is_some(), "{obj} missing");
+    }
+    let mut c = cmd();
+    c.args(["verify", "-bucket=gs://snap/stream"])
+        .env("STORAGE_EMULATOR_HOST", fake.host());
+    let out = c.output().expect("verify");
+    assert!(out.status.success(), "{}", testkit::describe_output(&out));
+}

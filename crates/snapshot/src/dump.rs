@@ -160,3 +160,144 @@ fn dump_one(
         report.sourcegraph,
     ))
 }
+
+/// How `databases --run -bucket=…` sends each dump.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// Sanitize and/or compress on the way.
+    pub transform: crate::stream::Transform,
+    /// Replace existing objects.
+    pub overwrite: bool,
+    /// Bytes per chunk.
+    pub chunk_size: usize,
+    /// Attempts per database (a failed stream restarts that dump).
+    pub attempts: u32,
+}
+
+/// Dumps the databases straight into the bucket, with no local copy of the
+/// dumps: pg_dump → engine (checksums, fingerprints, sanitizer) → (gzip) →
+/// resumable upload. A dump whose stream fails is started again from
+/// scratch (a pg_dump stream cannot be resumed), up to `attempts` times, and
+/// each restart is reported. The manifest is written to `opts.dir` and
+/// uploaded last.
+///
+/// # Errors
+/// Every database that could not be dumped and sent.
+pub async fn dump_to_bucket(
+    opts: &DumpOptions,
+    store: std::sync::Arc<bucket::Store>,
+    stream: &StreamOptions,
+    progress: crate::upload::UploadProgress,
+) -> Result<Manifest, SnapshotError> {
+    use crate::upload::{upload_stream, UploadEvent, UploadItem};
+    std::fs::create_dir_all(&opts.dir).map_err(|source| SnapshotError::Io {
+        path: opts.dir.clone(),
+        source,
+    })?;
+    let commands = dump_commands(opts.mode, &opts.targets, &opts.dir, &opts.pg_dump)?;
+    let mut tasks = Vec::new();
+    for (role, cmd) in commands
+        .into_iter()
+        .filter(|(r, _)| opts.only.is_empty() || opts.only.contains(r))
+    {
+        let (store, stream, progress, opts) = (store.clone(), stream.clone(), progress.clone(), opts.clone());
+        tasks.push(tokio::spawn(async move {
+            let ext = if stream.transform.gzip.is_some() { ".gz" } else { "" };
+            let item = UploadItem {
+                role: Some(role.yaml_key().to_string()),
+                path: opts.dir.join(role.file_name()),
+                object: format!("{}{ext}", role.file_name()),
+                transform: stream.transform.clone(),
+                expected: None,
+            };
+            let mut attempt = 1;
+            loop {
+                let started = now_rfc3339();
+                let child = cmd.spawn()?;
+                let source = crate::stream::ObjectStream::from_reader(&item.path, child, &item.transform, true, |c| {
+                    c.finish().map_err(SnapshotError::from)
+                });
+                match upload_stream(&store, &opts.dir, &item, source, stream.overwrite, stream.chunk_size, &progress).await {
+                    Ok((record, report)) => {
+                        let scan = report.scan.unwrap_or_default();
+                        let t = opts.targets.get(role);
+                        let entry = FileEntry {
+                            role: role.yaml_key().to_string(),
+                            name: role.file_name().to_string(),
+                            size: report.input_bytes,
+                            sha256: report.input_sha256.clone(),
+                            crc32c: crate::fsutil::crc32c_base64(report.input_crc32c),
+                            lines: scan.lines,
+                            statements: scan.statements,
+                            source: SourceInfo {
+                                mode: Some(opts.mode.as_str().to_string()),
+                                target: Some(t.target.clone()).filter(|s| !s.is_empty()),
+                                port: t.port,
+                                dbname: Some(t.dbname.clone()),
+                                username: Some(t.username.clone()),
+                                server_version: scan.dumped_from.clone(),
+                                pg_dump_version: scan.dumped_by.clone(),
+                            },
+                            started_at: Some(started),
+                            finished_at: Some(now_rfc3339()),
+                            tables: scan.tables,
+                            sanitizer: item.transform.sanitize.as_ref().map(|s| SanitizerReport {
+                                profile: s.profile.name().to_string(),
+                                target_major: s.target_major,
+                                changes: scan.changes,
+                            }),
+                            upload: Some(record),
+                        };
+                        return Ok::<_, SnapshotError>((entry, scan.sourcegraph));
+                    }
+                    Err(e @ (SnapshotError::Interrupted { .. } | SnapshotError::Bucket { .. })) if attempt < stream.attempts => {
+                        attempt += 1;
+                        progress(UploadEvent::Note {
+                            object: item.object.clone(),
+                            message: format!("{e}; a dump stream cannot be resumed, so the dump of {role} starts again (attempt {attempt} of {})", stream.attempts),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }));
+    }
+    let mut manifest = Manifest::load(&opts.dir).unwrap_or_default();
+    let mut errors = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(Ok((entry, sg))) => {
+                if entry.role == "pgsql" {
+                    manifest.sourcegraph = sg;
+                }
+                manifest.put_file(entry);
+            }
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(SnapshotError::Task(e.to_string())),
+        }
+    }
+    manifest.save(&opts.dir)?;
+    if !errors.is_empty() {
+        return Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            SnapshotError::Several(errors)
+        });
+    }
+    let text = std::fs::read(opts.dir.join(crate::MANIFEST_FILE)).map_err(|source| SnapshotError::Io {
+        path: opts.dir.join(crate::MANIFEST_FILE),
+        source,
+    })?;
+    store
+        .put_small(
+            crate::MANIFEST_FILE,
+            text.into(),
+            &bucket::UploadOptions {
+                overwrite: true,
+                content_type: "application/json".into(),
+            },
+        )
+        .await
+        .map_err(|e| SnapshotError::bucket(crate::MANIFEST_FILE, e))?;
+    Ok(manifest)
+}

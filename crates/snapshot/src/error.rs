@@ -82,6 +82,14 @@ pub enum SnapshotError {
         /// What differs.
         detail: String,
     },
+    /// A streamed object must be started again.
+    #[error("{object}: {reason}")]
+    Interrupted {
+        /// The object.
+        object: String,
+        /// Why.
+        reason: String,
+    },
     /// A background task died.
     #[error("internal error: a task failed: {0}")]
     Task(String),

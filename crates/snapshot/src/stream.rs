@@ -41,6 +41,8 @@ pub struct SourceReport {
     pub uncompressed_bytes: u64,
     /// SHA-256 of the file as read (hex), to prove it is the file the manifest describes.
     pub input_sha256: String,
+    /// CRC32C of the input.
+    pub input_crc32c: u32,
 }
 
 /// A pull stream of an object's bytes, produced on a thread.
@@ -87,6 +89,7 @@ struct CountingReader<'a, R> {
     inner: R,
     count: std::sync::Arc<std::sync::atomic::AtomicU64>,
     sha: &'a mut sha2::Sha256,
+    crc: &'a mut u32,
 }
 
 impl<R: Read> Read for CountingReader<'_, R> {
@@ -94,6 +97,7 @@ impl<R: Read> Read for CountingReader<'_, R> {
         use sha2::Digest as _;
         let n = self.inner.read(buf)?;
         self.sha.update(&buf[..n]);
+        *self.crc = crc32c::crc32c_append(*self.crc, &buf[..n]);
         self.count
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
@@ -127,19 +131,51 @@ impl ObjectStream {
             path: path.to_path_buf(),
             source,
         })?;
+        // The file's tables were fingerprinted when it was made.
+        Ok(ObjectStream::from_reader(
+            path,
+            file,
+            transform,
+            false,
+            |_| Ok(()),
+        ))
+    }
+
+    /// Starts producing the bytes of whatever `reader` yields (e.g. pg_dump's
+    /// output) under `transform`, fingerprinting the tables when asked;
+    /// `after` runs on the reader once it is exhausted (to reap a child) and
+    /// its error becomes the stream's.
+    pub fn from_reader<R, F>(
+        label: &Path,
+        reader: R,
+        transform: &Transform,
+        fingerprint: bool,
+        after: F,
+    ) -> ObjectStream
+    where
+        R: Read + Send + 'static,
+        F: FnOnce(R) -> Result<(), SnapshotError> + Send + 'static,
+    {
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = progress.clone();
         let transform = transform.clone();
-        let path: PathBuf = path.to_path_buf();
-        let producer = std::thread::spawn(move || produce(&path, file, &transform, tx, counter));
-        Ok(ObjectStream {
+        let label: PathBuf = label.to_path_buf();
+        let producer = std::thread::spawn(move || {
+            let mut reader = reader;
+            let produced = produce(&label, &mut reader, &transform, fingerprint, tx, counter);
+            let finished = after(reader);
+            let report = produced?;
+            finished?;
+            Ok(report)
+        });
+        ObjectStream {
             rx,
             current: Vec::new(),
             pos: 0,
             producer: Some(producer),
             progress,
-        })
+        }
     }
 
     /// Reads up to `buf.len()` bytes; 0 means the end (then call [`ObjectStream::finish`]).
@@ -200,16 +236,19 @@ impl Drop for ObjectStream {
 
 fn produce(
     path: &Path,
-    file: File,
+    file: &mut dyn Read,
     transform: &Transform,
+    fingerprint: bool,
     tx: SyncSender<Vec<u8>>,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<SourceReport, SnapshotError> {
     let mut sha = <sha2::Sha256 as sha2::Digest>::new();
+    let mut crc = 0u32;
     let reader = CountingReader {
         inner: file,
         count: counter.clone(),
         sha: &mut sha,
+        crc: &mut crc,
     };
     let sink = ChannelWriter {
         tx,
@@ -228,7 +267,7 @@ fn produce(
                 .mtime(0)
                 .write(sink, Compression::new(level.min(9)));
             let mut w = CountingWriter { inner: gz, count: 0 };
-            report.scan = write_source(path, reader, &mut w, transform)?;
+            report.scan = write_source(path, reader, &mut w, transform, fingerprint)?;
             report.uncompressed_bytes = w.count;
             let mut sink = w.inner.finish().map_err(io)?;
             sink.flush().map_err(io)?;
@@ -238,12 +277,13 @@ fn produce(
                 inner: sink,
                 count: 0,
             };
-            report.scan = write_source(path, reader, &mut w, transform)?;
+            report.scan = write_source(path, reader, &mut w, transform, fingerprint)?;
             report.uncompressed_bytes = w.count;
             w.flush().map_err(io)?;
         }
     }
     report.input_bytes = counter.load(std::sync::atomic::Ordering::Relaxed);
+    report.input_crc32c = crc;
     report.input_sha256 = sha2::Digest::finalize(sha)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -256,12 +296,13 @@ fn write_source(
     mut reader: impl Read,
     out: &mut dyn Write,
     transform: &Transform,
+    fingerprint: bool,
 ) -> Result<Option<ScanReport>, SnapshotError> {
     match &transform.sanitize {
-        Some(opts) => {
+        _ if fingerprint || transform.sanitize.is_some() => {
             let scan_opts = ScanOptions {
-                sanitize: Some(opts.clone()),
-                fingerprint: true,
+                sanitize: transform.sanitize.clone(),
+                fingerprint,
                 lenient: false,
             };
             scan(reader, Some(out), &scan_opts, &mut |_| {})
@@ -274,7 +315,7 @@ fn write_source(
                     e => SnapshotError::scan(path, e),
                 })
         }
-        None => {
+        _ => {
             std::io::copy(&mut reader, out).map_err(|source| SnapshotError::Io {
                 path: path.to_path_buf(),
                 source,

@@ -405,9 +405,11 @@ async fn upload_one(
         resumed_at: resume_from,
     });
 
+    let stream = ObjectStream::open(&item.path, &item.transform)?;
     let outcome = send(
         store,
         dir,
+        stream,
         &item,
         &mut state,
         resume_from,
@@ -441,6 +443,80 @@ async fn upload_one(
         skipped: false,
         resumed_at: resume_from,
     })
+}
+
+/// Sends one object made by `stream` (a pg_dump in progress) as a fresh
+/// resumable upload. The stream cannot be replayed, so this cannot resume
+/// across processes: a failure cancels the session and is returned for the
+/// caller to start over.
+///
+/// # Errors
+/// The bucket or the stream failed ([`SnapshotError::Interrupted`] when the
+/// object must be started again).
+pub async fn upload_stream(
+    store: &Store,
+    dir: &Path,
+    item: &UploadItem,
+    stream: ObjectStream,
+    overwrite: bool,
+    chunk_size: usize,
+    progress: &UploadProgress,
+) -> Result<(UploadRecord, crate::stream::SourceReport), SnapshotError> {
+    let obj = item.object.clone();
+    let location = store.describe();
+    let session = store
+        .begin_upload(
+            &obj,
+            &UploadOptions {
+                overwrite,
+                content_type: content_type(item),
+            },
+        )
+        .await
+        .map_err(|e| SnapshotError::bucket(&obj, e))?;
+    let mut state = UploadState {
+        object: obj.clone(),
+        location: location.clone(),
+        session,
+        source_size: 0,
+        source_mtime_ns: 0,
+        transform: item.transform.clone(),
+        acked: 0,
+        acked_crc32c: 0,
+        started_at: now_rfc3339(),
+        updated_at: now_rfc3339(),
+    };
+    progress(UploadEvent::Started {
+        object: obj.clone(),
+        input_size: 0,
+        resumed_at: 0,
+    });
+    let sent = send(
+        store, dir, stream, item, &mut state, 0, false, chunk_size, progress,
+    )
+    .await;
+    clear_state(dir, &obj);
+    match sent {
+        Ok((meta, digests, report)) => {
+            progress(UploadEvent::Done { object: obj });
+            let record = record_for(
+                item,
+                &meta,
+                digests.sha256,
+                &report,
+                (report.input_bytes, 0),
+                &location,
+            );
+            Ok((record, report))
+        }
+        Err(e) => {
+            let _ = store.cancel_upload(&state.session).await;
+            Err(match e {
+                SendError::Restart(reason) => SnapshotError::Interrupted { object: obj, reason },
+                SendError::Fatal(e) => e,
+            })
+        }
+    }
 }
 
 /// An object that exists although no record says we uploaded it: adopt it
@@ -544,6 +620,7 @@ struct Digests {
 async fn send(
     store: &Store,
     dir: &Path,
+    stream: ObjectStream,
     item: &UploadItem,
     state: &mut UploadState,
     resume_from: u64,
@@ -553,7 +630,7 @@ async fn send(
 ) -> Result<(ObjectMeta, Digests, crate::stream::SourceReport), SendError> {
     let obj = item.object.clone();
     let fatal = |e: SnapshotError| SendError::Fatal(e);
-    let mut stream = ObjectStream::open(&item.path, &item.transform).map_err(fatal)?;
+    let mut stream = stream;
     let (mut sha, mut crc) = (Sha256::new(), 0u32);
     let mut server_at = if finished { u64::MAX } else { resume_from };
     // Bytes read but not yet acknowledged: [win_start, win_start + win.len()).

@@ -1,8 +1,10 @@
 //! `databases <pg_dump|docker|kubectl> [--targets=…] [--run]`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use pgdump::{display_header, dump_commands, DbRole};
-use snapshot::{dump_databases, DumpOptions, Manifest};
+use snapshot::{dump_databases, dump_to_bucket, DumpOptions, Manifest, StreamOptions};
 
 use super::{SanitizeFlags, TargetFlags};
 use crate::render::{bytes, Progress, Table};
@@ -26,6 +28,24 @@ pub struct DatabasesCmd {
     pub only: Vec<String>,
     #[command(flatten)]
     pub sanitize: SanitizeFlags,
+    /// With --run: stream each dump straight into this bucket (NAME, gs://NAME[/PREFIX], file:///PATH), keeping no local copy.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// A service-account key JSON file for -bucket.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// With -bucket: send the cloudsql-sanitized stream.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub filter_sql: bool,
+    /// With -bucket: compress on the fly into NAME.sql.gz.
+    #[arg(long)]
+    pub gzip: bool,
+    /// gzip level (1 fastest … 9 smallest).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub gzip_level: u32,
+    /// With -bucket: replace objects that already exist.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Runs `databases`.
@@ -91,6 +111,12 @@ pub fn run(cmd: DatabasesCmd, g: &Globals) -> anyhow::Result<u8> {
             t.set(n);
         }
     };
+    if let Some(bucket) = &cmd.bucket {
+        for (_, t) in &tasks {
+            t.finish();
+        }
+        return stream_to_bucket(&cmd, bucket, &opts, g);
+    }
     let result = dump_databases(&opts, &report);
     for (_, t) in &tasks {
         t.finish();
@@ -139,4 +165,46 @@ fn print_summary(m: &Manifest, dir: &std::path::Path) {
         );
     }
     println!("Manifest: {}", dir.join(snapshot::MANIFEST_FILE).display());
+}
+
+/// `databases --run -bucket=…`: no local copy of the dumps.
+fn stream_to_bucket(cmd: &DatabasesCmd, bucket: &str, opts: &DumpOptions, g: &Globals) -> anyhow::Result<u8> {
+    use snapshot::stream::Transform;
+    use snapshot::upload::UploadEvent;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let flags = super::BucketFlags {
+        bucket: bucket.to_string(),
+        credentials: cmd.credentials.clone(),
+    };
+    let store = std::sync::Arc::new(rt.block_on(flags.open())?);
+    let stream = StreamOptions {
+        transform: Transform {
+            sanitize: cmd.filter_sql.then(|| cmd.sanitize.options()),
+            gzip: cmd.gzip.then_some(cmd.gzip_level),
+        },
+        overwrite: cmd.overwrite,
+        chunk_size: snapshot::upload::DEFAULT_CHUNK,
+        attempts: 3,
+    };
+    let json = g.json;
+    let on_event = std::sync::Arc::new(move |ev: UploadEvent| {
+        if let UploadEvent::Note { object, message } = ev {
+            eprintln!("{object}: {message}");
+        } else if let (UploadEvent::Done { object }, false) = (ev, json) {
+            eprintln!("{object}: dumped and uploaded");
+        }
+    }) as snapshot::upload::UploadProgress;
+    let manifest = rt
+        .block_on(dump_to_bucket(opts, store.clone(), &stream, on_event))
+        .with_context(|| format!("dumping into {}", store.describe()))?;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+    } else {
+        print_summary(&manifest, &opts.dir);
+        println!(
+            "Objects: {} (no local copy of the dumps kept; the manifest was uploaded last)",
+            store.describe()
+        );
+    }
+    Ok(exit::OK)
 }
