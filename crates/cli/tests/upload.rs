@@ -380,10 +380,8 @@ fn kill_9_at_20_seeded_points_then_resume() {
         resumed >= 5,
         "only {resumed} status queries: the kills did not interrupt uploads"
     );
-    assert!(
-        initiated <= 3 + 3,
-        "{initiated} sessions were started for 3 objects"
-    );
+    // (A kill between starting a session and saving it orphans that session:
+    // how many depends on timing, so the bound is on bytes sent, below.)
     // The saved sessions are capabilities: only the owner may read them.
     for e in std::fs::read_dir(dir.join(".upload-state"))
         .expect("state dir")
