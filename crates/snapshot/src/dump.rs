@@ -9,7 +9,7 @@ use pgdump::{dump_commands, DbRole, DumpCommand, Mode, Targets};
 
 use crate::error::SnapshotError;
 use crate::fsutil::{Checksums, PartialFile, TeeReader};
-use crate::manifest::{now_rfc3339, FileEntry, Manifest, SanitizerReport, SourceInfo};
+use crate::manifest::{now_rfc3339, FileEntry, Manifest, SourceInfo};
 
 /// What to dump and where.
 #[derive(Debug, Clone)]
@@ -66,23 +66,15 @@ pub fn dump_databases(opts: &DumpOptions, progress: DumpProgress<'_>) -> Result<
     let mut errors = Vec::new();
     for r in results {
         match r {
-            Ok((entry, sg)) => {
-                if entry.role == "pgsql" {
-                    manifest.sourcegraph = sg;
-                }
-                manifest.put_file(entry);
-            }
+            Ok((entry, sg)) => manifest.add_dump(entry, sg),
             Err(e) => errors.push(e),
         }
     }
     if !manifest.files.is_empty() {
         manifest.save(&opts.dir)?;
     }
-    match errors.len() {
-        0 => Ok(manifest),
-        1 => Err(errors.remove(0)),
-        _ => Err(SnapshotError::Several(errors)),
-    }
+    SnapshotError::check_all(errors)?;
+    Ok(manifest)
 }
 
 /// Dumps one database; returns its manifest entry and, for the frontend
@@ -127,38 +119,28 @@ fn dump_one(
         }
     };
     part.commit()?;
-    let (size, sha256, crc32c) = sums.finish();
-    let t = opts.targets.get(role);
-    Ok((
-        FileEntry {
-            role: role.yaml_key().to_string(),
-            name: role.file_name().to_string(),
-            size,
-            sha256,
-            crc32c,
-            lines: report.lines,
-            statements: report.statements,
-            source: SourceInfo {
-                mode: Some(opts.mode.as_str().to_string()),
-                target: Some(t.target.clone()).filter(|s| !s.is_empty()),
-                port: t.port,
-                dbname: Some(t.dbname.clone()),
-                username: Some(t.username.clone()),
-                server_version: report.dumped_from.clone(),
-                pg_dump_version: report.dumped_by.clone(),
-            },
-            started_at: Some(started),
-            finished_at: Some(now_rfc3339()),
-            tables: report.tables,
-            sanitizer: Some(SanitizerReport {
-                profile: opts.preview.profile.name().to_string(),
-                target_major: opts.preview.target_major,
-                changes: report.changes,
-            }),
-            upload: None,
-        },
-        report.sourcegraph,
+    Ok(FileEntry::from_scan(
+        role.yaml_key(),
+        role.file_name(),
+        sums.finish(),
+        report,
+        Some(&opts.preview),
+        target_source(opts, role),
+        started,
     ))
+}
+
+/// Where a role's dump comes from (no secrets).
+fn target_source(opts: &DumpOptions, role: DbRole) -> SourceInfo {
+    let t = opts.targets.get(role);
+    SourceInfo {
+        mode: Some(opts.mode.as_str().to_string()),
+        target: Some(t.target.clone()).filter(|s| !s.is_empty()),
+        port: t.port,
+        dbname: Some(t.dbname.clone()),
+        username: Some(t.username.clone()),
+        ..SourceInfo::default()
+    }
 }
 
 /// How `databases --run -bucket=…` sends each dump.
@@ -219,36 +201,22 @@ pub async fn dump_to_bucket(
                 });
                 match upload_stream(&store, &opts.dir, &item, source, stream.overwrite, stream.chunk_size, &progress).await {
                     Ok((record, report)) => {
-                        let scan = report.scan.unwrap_or_default();
-                        let t = opts.targets.get(role);
-                        let entry = FileEntry {
-                            role: role.yaml_key().to_string(),
-                            name: role.file_name().to_string(),
-                            size: report.input_bytes,
-                            sha256: report.input_sha256.clone(),
-                            crc32c: crate::fsutil::crc32c_base64(report.input_crc32c),
-                            lines: scan.lines,
-                            statements: scan.statements,
-                            source: SourceInfo {
-                                mode: Some(opts.mode.as_str().to_string()),
-                                target: Some(t.target.clone()).filter(|s| !s.is_empty()),
-                                port: t.port,
-                                dbname: Some(t.dbname.clone()),
-                                username: Some(t.username.clone()),
-                                server_version: scan.dumped_from.clone(),
-                                pg_dump_version: scan.dumped_by.clone(),
-                            },
-                            started_at: Some(started),
-                            finished_at: Some(now_rfc3339()),
-                            tables: scan.tables,
-                            sanitizer: item.transform.sanitize.as_ref().map(|s| SanitizerReport {
-                                profile: s.profile.name().to_string(),
-                                target_major: s.target_major,
-                                changes: scan.changes,
-                            }),
-                            upload: Some(record),
-                        };
-                        return Ok::<_, SnapshotError>((entry, scan.sourcegraph));
+                        let sums = (
+                            report.input_bytes,
+                            report.input_sha256.clone(),
+                            crate::fsutil::crc32c_base64(report.input_crc32c),
+                        );
+                        let (mut entry, sg) = FileEntry::from_scan(
+                            role.yaml_key(),
+                            role.file_name(),
+                            sums,
+                            report.scan.unwrap_or_default(),
+                            item.transform.sanitize.as_ref(),
+                            target_source(&opts, role),
+                            started,
+                        );
+                        entry.upload = Some(record);
+                        return Ok::<_, SnapshotError>((entry, sg));
                     }
                     Err(e @ (SnapshotError::Interrupted { .. } | SnapshotError::Bucket { .. })) if attempt < stream.attempts => {
                         attempt += 1;
@@ -266,38 +234,13 @@ pub async fn dump_to_bucket(
     let mut errors = Vec::new();
     for t in tasks {
         match t.await {
-            Ok(Ok((entry, sg))) => {
-                if entry.role == "pgsql" {
-                    manifest.sourcegraph = sg;
-                }
-                manifest.put_file(entry);
-            }
+            Ok(Ok((entry, sg))) => manifest.add_dump(entry, sg),
             Ok(Err(e)) => errors.push(e),
             Err(e) => errors.push(SnapshotError::Task(e.to_string())),
         }
     }
     manifest.save(&opts.dir)?;
-    if !errors.is_empty() {
-        return Err(if errors.len() == 1 {
-            errors.remove(0)
-        } else {
-            SnapshotError::Several(errors)
-        });
-    }
-    let text = std::fs::read(opts.dir.join(crate::MANIFEST_FILE)).map_err(|source| SnapshotError::Io {
-        path: opts.dir.join(crate::MANIFEST_FILE),
-        source,
-    })?;
-    store
-        .put_small(
-            crate::MANIFEST_FILE,
-            text.into(),
-            &bucket::UploadOptions {
-                overwrite: true,
-                content_type: "application/json".into(),
-            },
-        )
-        .await
-        .map_err(|e| SnapshotError::bucket(crate::MANIFEST_FILE, e))?;
+    SnapshotError::check_all(errors)?;
+    crate::upload::upload_manifest(&store, &opts.dir).await?;
     Ok(manifest)
 }

@@ -99,6 +99,15 @@ pub enum SnapshotError {
 }
 
 impl SnapshotError {
+    /// Ok when there were no errors, the error itself when one, else all of them.
+    pub(crate) fn check_all(mut errors: Vec<SnapshotError>) -> Result<(), SnapshotError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(SnapshotError::Several(errors)),
+        }
+    }
+
     pub(crate) fn bucket(object: &str, source: bucket::BucketError) -> SnapshotError {
         SnapshotError::Bucket {
             object: object.to_string(),

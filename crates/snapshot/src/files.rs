@@ -106,7 +106,7 @@ pub fn sanitize(
 /// A manifest that exists but cannot be read, a dump that is not a
 /// complete pg_dump script, or no dump at all.
 pub fn ensure_manifest(dir: &Path) -> Result<crate::Manifest, SnapshotError> {
-    use crate::manifest::{now_rfc3339, FileEntry, Manifest, SanitizerReport, SourceInfo, MANIFEST_FILE};
+    use crate::manifest::{now_rfc3339, FileEntry, Manifest, SourceInfo, MANIFEST_FILE};
     if dir.join(MANIFEST_FILE).exists() {
         return Manifest::load(dir);
     }
@@ -139,36 +139,20 @@ pub fn ensure_manifest(dir: &Path) -> Result<crate::Manifest, SnapshotError> {
             &mut |_| {},
         )
         .map_err(|e| SnapshotError::scan(&path, e))?;
-        let (size, sha256, crc32c) = sums.finish();
-        if role == pgdump::DbRole::Pgsql {
-            m.sourcegraph = report.sourcegraph.clone();
-        }
-        m.put_file(FileEntry {
-            role: role.yaml_key().to_string(),
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            size,
-            sha256,
-            crc32c,
-            lines: report.lines,
-            statements: report.statements,
-            source: SourceInfo {
-                server_version: report.dumped_from.clone(),
-                pg_dump_version: report.dumped_by.clone(),
-                ..SourceInfo::default()
-            },
-            started_at: Some(started),
-            finished_at: Some(now_rfc3339()),
-            tables: report.tables,
-            sanitizer: Some(SanitizerReport {
-                profile: preview.profile.name().to_string(),
-                target_major: preview.target_major,
-                changes: report.changes,
-            }),
-            upload: None,
-        });
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (entry, sg) = FileEntry::from_scan(
+            role.yaml_key(),
+            &name,
+            sums.finish(),
+            report,
+            Some(&preview),
+            SourceInfo::default(),
+            started,
+        );
+        m.add_dump(entry, sg);
     }
     if m.files.is_empty() {
         return Err(SnapshotError::Manifest {

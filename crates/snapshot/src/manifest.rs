@@ -170,7 +170,55 @@ pub struct FileEntry {
     pub upload: Option<UploadRecord>,
 }
 
+impl FileEntry {
+    /// The entry for a dump from its checksums `(size, sha256, crc32c)` and
+    /// the engine's report (made with `sanitizer`, if any); `source` gets the
+    /// server and pg_dump versions from the dump's header. Also returns the
+    /// Sourcegraph version the dump holds.
+    pub fn from_scan(
+        role: &str,
+        name: &str,
+        (size, sha256, crc32c): (u64, String, String),
+        report: dumpscript::ScanReport,
+        sanitizer: Option<&dumpscript::SanitizeOptions>,
+        mut source: SourceInfo,
+        started_at: String,
+    ) -> (FileEntry, Option<SourcegraphVersion>) {
+        source.server_version = report.dumped_from;
+        source.pg_dump_version = report.dumped_by;
+        let entry = FileEntry {
+            role: role.to_string(),
+            name: name.to_string(),
+            size,
+            sha256,
+            crc32c,
+            lines: report.lines,
+            statements: report.statements,
+            source,
+            started_at: Some(started_at),
+            finished_at: Some(now_rfc3339()),
+            tables: report.tables,
+            sanitizer: sanitizer.map(|s| SanitizerReport {
+                profile: s.profile.name().to_string(),
+                target_major: s.target_major,
+                changes: report.changes,
+            }),
+            upload: None,
+        };
+        (entry, report.sourcegraph)
+    }
+}
+
 impl Manifest {
+    /// Records a dump (replacing its role's entry); the frontend dump also
+    /// sets the snapshot's Sourcegraph version.
+    pub fn add_dump(&mut self, entry: FileEntry, sourcegraph: Option<SourcegraphVersion>) {
+        if entry.role == "pgsql" {
+            self.sourcegraph = sourcegraph;
+        }
+        self.put_file(entry);
+    }
+
     /// An empty manifest stamped now.
     pub fn new() -> Manifest {
         let now = now_rfc3339();

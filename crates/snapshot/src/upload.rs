@@ -238,16 +238,20 @@ pub async fn upload(
             Err(e) => errors.push(SnapshotError::Task(e.to_string())),
         }
     }
-    if !errors.is_empty() {
-        return Err(if errors.len() == 1 {
-            errors.remove(0)
-        } else {
-            SnapshotError::Several(errors)
-        });
-    }
-    // Last: the manifest, so its presence means every object is complete.
-    let text = std::fs::read(plan.dir.join(MANIFEST_FILE)).map_err(|source| SnapshotError::Io {
-        path: plan.dir.join(MANIFEST_FILE),
+    SnapshotError::check_all(errors)?;
+    upload_manifest(&store, &plan.dir).await?;
+    Ok(results)
+}
+
+/// Uploads `dir/manifest.json`, replacing the bucket's: called last, so a
+/// bucket with a manifest holds a complete snapshot.
+///
+/// # Errors
+/// The manifest cannot be read or sent.
+pub async fn upload_manifest(store: &Store, dir: &Path) -> Result<(), SnapshotError> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read(&path).map_err(|source| SnapshotError::Io {
+        path: path.clone(),
         source,
     })?;
     store
@@ -261,7 +265,7 @@ pub async fn upload(
         )
         .await
         .map_err(|e| SnapshotError::bucket(MANIFEST_FILE, e))?;
-    Ok(results)
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
