@@ -298,29 +298,26 @@ fn write_source(
     transform: &Transform,
     fingerprint: bool,
 ) -> Result<Option<ScanReport>, SnapshotError> {
-    match &transform.sanitize {
-        _ if fingerprint || transform.sanitize.is_some() => {
-            let scan_opts = ScanOptions {
-                sanitize: transform.sanitize.clone(),
-                fingerprint,
-                lenient: false,
-            };
-            scan(reader, Some(out), &scan_opts, &mut |_| {})
-                .map(Some)
-                .map_err(|e| match e {
-                    dumpscript::ScanError::Write(source) => SnapshotError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    },
-                    e => SnapshotError::scan(path, e),
-                })
-        }
-        _ => {
-            std::io::copy(&mut reader, out).map_err(|source| SnapshotError::Io {
+    if !fingerprint && transform.sanitize.is_none() {
+        // Nothing to look at: the bytes as they are.
+        std::io::copy(&mut reader, out).map_err(|source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        return Ok(None);
+    }
+    let scan_opts = ScanOptions {
+        sanitize: transform.sanitize.clone(),
+        fingerprint,
+        lenient: false,
+    };
+    scan(reader, Some(out), &scan_opts, &mut |_| {})
+        .map(Some)
+        .map_err(|e| match e {
+            dumpscript::ScanError::Write(source) => SnapshotError::Io {
                 path: path.to_path_buf(),
                 source,
-            })?;
-            Ok(None)
-        }
-    }
+            },
+            e => SnapshotError::scan(path, e),
+        })
 }
