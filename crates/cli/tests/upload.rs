@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -53,18 +53,15 @@ fn generated_snapshot(dir: &Path, size: u64) {
     out.write_all(tail.as_bytes()).expect("write");
 }
 
-/// The bytes an object must hold: the local dump sanitized for PG 16 (and gzipped when asked).
-fn expected_object(dir: &Path, file: &str, gzip: bool) -> Vec<u8> {
-    let out = run_ok(
+/// The bytes an object must hold: the local dump sanitized for PG 16 (before any gzip).
+fn expected_object(dir: &Path, file: &str) -> Vec<u8> {
+    run_ok(
         cmd()
             .args(["sanitize", "--target-version=16"])
             .arg(dir.join(file))
             .arg("-"),
-    );
-    if !gzip {
-        return out.stdout;
-    }
-    out.stdout
+    )
+    .stdout
 }
 
 fn gunzip(b: &[u8]) -> Vec<u8> {
@@ -107,7 +104,7 @@ fn file_backend_round_trip_resume_skip_and_corruption() {
         let got = std::fs::read(bucket_dir.join(format!("{file}.gz"))).expect("object");
         assert_eq!(
             gunzip(&got),
-            expected_object(&dir, file, false),
+            expected_object(&dir, file),
             "{file}: object is not the sanitized dump"
         );
     }
@@ -403,7 +400,7 @@ fn kill_9_at_20_seeded_points_then_resume() {
     );
     for file in ["pgsql.sql", "codeintel.sql", "codeinsights.sql"] {
         let got = fake.object("snap", &format!("{file}.gz")).expect("object");
-        assert_eq!(gunzip(&got), expected_object(&dir, file, false), "{file}");
+        assert_eq!(gunzip(&got), expected_object(&dir, file), "{file}");
     }
     let out = verify_out(&dir, "gs://snap", Some(&fake));
     assert!(out.status.success(), "{}", testkit::describe_output(&out));
@@ -459,7 +456,7 @@ fn faults_end_verified_or_with_a_clear_error() {
     for file in ["pgsql.sql", "codeintel.sql", "codeinsights.sql"] {
         assert_eq!(
             fake.object("snap", &format!("a/{file}")).expect("object"),
-            expected_object(&dir, file, false),
+            expected_object(&dir, file),
             "{file}"
         );
     }
@@ -507,7 +504,7 @@ fn faults_end_verified_or_with_a_clear_error() {
     );
     assert_eq!(
         fake.object("snap", "pgsql.sql").expect("object"),
-        expected_object(&d2, "pgsql.sql", false)
+        expected_object(&d2, "pgsql.sql")
     );
 
     // A server whose answer carries a wrong checksum is not believed: the
@@ -524,7 +521,7 @@ fn faults_end_verified_or_with_a_clear_error() {
             for file in ["pgsql.sql", "codeintel.sql", "codeinsights.sql"] {
                 assert_eq!(
                     fake.object("snap", file).expect("object"),
-                    expected_object(&d3, file, false),
+                    expected_object(&d3, file),
                     "{file}"
                 );
             }
@@ -614,9 +611,6 @@ fn bad_input_is_one_clear_error() {
         "an object was completed although its state could not be saved"
     );
 }
-
-#[allow(dead_code)]
-fn unused(_: PathBuf) {}
 
 /// `databases --run -bucket=…`: no local copy of the dumps; a failed stream
 /// restarts that dump, says so, and the bucket still verifies.
