@@ -58,6 +58,12 @@ enum Command {
     Upload(commands::upload::UploadCmd),
     /// Check the bucket against the manifest: every object present, sizes, checksums, table fingerprints.
     Verify(commands::verify::VerifyCmd),
+    /// Drop and recreate the target databases (guarded: shows what they hold, needs --yes).
+    Reset(commands::reset::ResetCmd),
+    /// Load the snapshot into the target: parallel, resumable, checked, as a non-superuser.
+    Import(commands::import::ImportCmd),
+    /// Prove the target equals the snapshot: every table's rows and content, schema objects, sequences.
+    Compare(commands::compare::CompareCmd),
 }
 
 /// What every command gets besides its own flags.
@@ -127,6 +133,9 @@ fn main() -> ExitCode {
         Command::Restore(c) => commands::restore::run(c, &globals),
         Command::Upload(c) => commands::upload::run(c, &globals),
         Command::Verify(c) => commands::verify::run(c, &globals),
+        Command::Reset(c) => commands::reset::run(c, &globals),
+        Command::Import(c) => commands::import::run(c, &globals),
+        Command::Compare(c) => commands::compare::run(c, &globals),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -34,6 +34,21 @@ fn hint(e: &anyhow::Error) -> Option<String> {
         if let Some(s) = cause.downcast_ref::<dumpscript::ScanError>() {
             return scan_hint(s);
         }
+        match cause.downcast_ref::<snapshot::SnapshotError>() {
+            Some(snapshot::SnapshotError::Sql { .. }) => {
+                return Some(
+                    "fix the cause on the target (or the dump), then run the same import again: it keeps what finished and continues"
+                        .into(),
+                )
+            }
+            Some(snapshot::SnapshotError::Mismatch { .. }) => {
+                return Some(
+                    "the snapshot was damaged or replaced after its manifest was written; upload it again (or take a new one) and verify it before importing"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
     }
     None
 }
@@ -161,7 +176,7 @@ impl Progress {
             let bar = match total {
                 Some(t) => ProgressBar::new(t).with_style(
                     ProgressStyle::with_template(
-                        "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
@@ -210,6 +225,22 @@ impl Task {
             eprintln!("{}: {}{total} ({}/s)", self.name, bytes(done), bytes(rate as u64));
         }
     }
+    /// Adds to the position.
+    pub fn add(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    /// Says what the task does now (shown after the bar; logged without a terminal).
+    pub fn message(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(msg.to_string()),
+            None if self.enabled => eprintln!("{}: {msg}", self.name),
+            None => {}
+        }
+    }
+
     /// Finishes the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {

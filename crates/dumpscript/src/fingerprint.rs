@@ -201,8 +201,16 @@ impl TableHasher {
 
     /// Adds one row (without its newline).
     pub fn add_row(&mut self, line: &[u8]) {
+        let h = self.row_hash(line);
+        self.acc.rows += 1;
+        self.acc.hash = self.acc.hash.wrapping_add(h);
+    }
+
+    /// One row's hash (without adding it): rows whose hashes differ are the
+    /// rows that differ.
+    pub fn row_hash(&mut self, line: &[u8]) -> u128 {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let h = if let Some(last) = self.last_canonical {
+        if let Some(last) = self.last_canonical {
             let mut scratch = std::mem::take(&mut self.scratch);
             scratch.clear();
             canonical_row(&self.kinds, last, line, &mut scratch);
@@ -211,9 +219,7 @@ impl TableHasher {
             h
         } else {
             xxh3_128(line)
-        };
-        self.acc.rows += 1;
-        self.acc.hash = self.acc.hash.wrapping_add(h);
+        }
     }
 
     /// The fingerprint of everything added (a trailing partial line counts

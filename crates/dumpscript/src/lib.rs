@@ -40,9 +40,13 @@ pub mod lexer;
 pub mod sanitize;
 mod scan;
 pub mod schema;
+pub mod sections;
+pub mod toc;
 pub mod tokens;
 
 pub use error::{LexError, ScanError};
 pub use fingerprint::{ColumnKind, Fingerprint, TableHasher, FINGERPRINT_VERSION};
 pub use sanitize::{Change, ExtensionPolicy, Profile, SanitizeOptions};
 pub use scan::{scan, ScanOptions, ScanReport, SourcegraphVersion, TableData};
+pub use sections::{parse_setval, Piece, PostKind, SequenceValue, SplitSummary, Splitter};
+pub use toc::{parse_toc, Section, TocEntry};

@@ -78,6 +78,12 @@ pub struct ScanReport {
     pub statements: u64,
     /// Whether the dump is guarded with `\restrict`.
     pub restricted: bool,
+    /// Objects per pg_dump type (`TABLE`, `INDEX`, `FK CONSTRAINT`…), from the TOC headers.
+    pub objects: std::collections::BTreeMap<String, u64>,
+    /// Sequence values the dump sets.
+    pub sequences: Vec<crate::sections::SequenceValue>,
+    /// Extensions the dump creates.
+    pub extensions: Vec<String>,
 }
 
 struct CountingWriter<'a> {
@@ -121,19 +127,10 @@ struct OpenCopy {
 const TRAILER: &[u8] = b"-- PostgreSQL database dump complete";
 const HEADER: &[u8] = b"-- PostgreSQL database dump";
 
-/// Scans a dump from `input`, writing the (sanitized) script to `output`.
-/// `progress` is called with the number of input bytes read so far.
-///
-/// # Errors
-/// [`ScanError`] when the input is not a complete plain pg_dump script, a
-/// statement is rejected by the profile, or reading or writing fails.
-pub fn scan(
-    input: impl Read,
-    output: Option<&mut dyn Write>,
-    opts: &ScanOptions,
-    progress: &mut dyn FnMut(u64),
-) -> Result<ScanReport, ScanError> {
-    let mut input = input;
+/// Reads the first 4 KB and checks that they start a plain pg_dump script
+/// (binary formats and other files get a clear error instead of a lexer's
+/// complaint). Returns the bytes read, to be chained before the rest.
+pub(crate) fn read_head(input: &mut impl Read, lenient: bool) -> Result<Vec<u8>, ScanError> {
     // Look at the start before lexing: binary formats and files that are
     // not pg_dump scripts get a clear error instead of a lexer's complaint.
     let mut head = vec![0u8; 4096];
@@ -156,7 +153,7 @@ pub fn scan(
             detail: "the file is gzip-compressed; decompress it first (gunzip -k FILE)".into(),
         });
     }
-    if !opts.lenient {
+    if !lenient {
         if head.is_empty() {
             return Err(ScanError::NotAPgDump {
                 line: 1,
@@ -174,6 +171,23 @@ pub fn scan(
             });
         }
     }
+    Ok(head)
+}
+
+/// Scans a dump from `input`, writing the (sanitized) script to `output`.
+/// `progress` is called with the number of input bytes read so far.
+///
+/// # Errors
+/// [`ScanError`] when the input is not a complete plain pg_dump script, a
+/// statement is rejected by the profile, or reading or writing fails.
+pub fn scan(
+    input: impl Read,
+    output: Option<&mut dyn Write>,
+    opts: &ScanOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ScanReport, ScanError> {
+    let mut input = input;
+    let head = read_head(&mut input, opts.lenient)?;
     let mut lexer = Lexer::new(std::io::Cursor::new(head).chain(input));
     let mut out = CountingWriter {
         inner: output,
@@ -199,6 +213,9 @@ pub fn scan(
             Item::Trivia(t) => {
                 if report.dumped_from.is_none() || report.dumped_by.is_none() {
                     header_facts(t, &mut report);
+                }
+                if let Some(entry) = crate::toc::parse_toc(t) {
+                    *report.objects.entry(entry.kind).or_default() += 1;
                 }
                 if memchr::memmem::find(t, TRAILER).is_some() {
                     trailer_after_last_statement = true;
@@ -238,6 +255,7 @@ pub fn scan(
                 if opts.fingerprint {
                     columns.observe_tokens(&toks);
                 }
+                record_object_facts(&toks, s.text, &mut report);
                 match opts.sanitize.as_ref().map(|o| decide_tokens(o, &toks)) {
                     None | Some(Decision::Keep) => out.write(s.text)?,
                     Some(Decision::Remove { rule, reason }) => {
@@ -322,6 +340,21 @@ pub fn scan(
         }
     }
     Ok(report)
+}
+
+/// Sequence values and extension names, for comparing a loaded database.
+fn record_object_facts(toks: &[crate::tokens::Token], text: &[u8], report: &mut ScanReport) {
+    let kw = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_kw(k));
+    if kw(0, "SELECT") && kw(3, "setval") {
+        if let Some(v) = crate::sections::parse_setval(text) {
+            report.sequences.push(v);
+        }
+    } else if kw(0, "CREATE") && kw(1, "EXTENSION") {
+        let at = if kw(2, "IF") { 5 } else { 2 };
+        if let Some(name) = toks.get(at).and_then(crate::tokens::Token::ident) {
+            report.extensions.push(name);
+        }
+    }
 }
 
 fn record(report: &mut ScanReport, line: u64, text: &[u8], rule: &str, reason: String) {

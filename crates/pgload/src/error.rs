@@ -33,6 +33,14 @@ pub enum PgError {
         /// What kind of failure.
         kind: ConnectFailure,
     },
+    /// Work was refused before it was committed (e.g. data that does not match).
+    #[error("{what}: {message}")]
+    Rejected {
+        /// What was being done.
+        what: String,
+        /// Why.
+        message: String,
+    },
     /// A statement failed.
     #[error("{what}: {message}")]
     Query {
@@ -46,7 +54,30 @@ pub enum PgError {
 }
 
 impl PgError {
-    pub(crate) fn query(what: impl Into<String>, e: tokio_postgres::Error) -> PgError {
+    /// The SQLSTATE of a failed statement.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            PgError::Query { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The server's (or the check's) message without the "what".
+    pub fn message(&self) -> String {
+        match self {
+            PgError::Query { message, .. } | PgError::Rejected { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Worth retrying as is: a deadlock or serialization failure between
+    /// parallel statements.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.code(), Some("40P01" | "40001" | "55P03"))
+    }
+
+    /// A failed statement, with what was being done.
+    pub fn query(what: impl Into<String>, e: tokio_postgres::Error) -> PgError {
         PgError::Query {
             what: what.into(),
             message: describe(&e),

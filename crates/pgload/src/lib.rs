@@ -5,14 +5,18 @@
 //! The loader, reset and compare build on these.
 #![deny(missing_docs)]
 
+pub mod admin;
+pub mod catalog;
 mod conn;
 mod error;
+pub mod load;
 
 pub use conn::{pgpass_lookup, ConnSpec};
 pub use error::PgError;
+/// The driver's client, which loader code holds on to.
+pub use tokio_postgres::{Client, Error as DriverError};
 
 use futures_util::{Stream, StreamExt};
-use tokio_postgres::Client;
 
 /// Facts about the server a client is connected to.
 #[derive(Debug, Clone, PartialEq, Eq)]

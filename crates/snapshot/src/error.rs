@@ -90,6 +90,38 @@ pub enum SnapshotError {
         /// Why.
         reason: String,
     },
+    /// A statement of a dump failed on the target.
+    #[error("{file} line {line}{}: {message}\n  statement: {statement}", object.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    Sql {
+        /// The dump file or object.
+        file: String,
+        /// Line of the statement.
+        line: u64,
+        /// The object pg_dump names for it, when known.
+        object: Option<String>,
+        /// The statement's first 200 characters.
+        statement: String,
+        /// The server's message.
+        message: String,
+        /// SQLSTATE, when the server sent one.
+        code: Option<String>,
+    },
+    /// The target database holds data that is not an interrupted import of this snapshot.
+    #[error("database {db} on the target {detail}")]
+    TargetNotEmpty {
+        /// Database.
+        db: String,
+        /// What it holds.
+        detail: String,
+    },
+    /// What was read does not match the manifest.
+    #[error("{object}: does not match the manifest: {detail}")]
+    Mismatch {
+        /// The file or object.
+        object: String,
+        /// What differs.
+        detail: String,
+    },
     /// A background task died.
     #[error("internal error: a task failed: {0}")]
     Task(String),

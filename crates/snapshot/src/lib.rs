@@ -9,12 +9,15 @@
 //! each other.
 #![deny(missing_docs)]
 
+pub mod compare;
 mod dbfingerprint;
 mod dump;
 mod error;
 mod files;
 pub mod fsutil;
+pub mod import;
 pub mod manifest;
+pub mod reset;
 pub mod stream;
 pub mod upload;
 pub mod verify;

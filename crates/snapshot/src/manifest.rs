@@ -27,6 +27,7 @@
 //! unknown fields (later versions add some); `manifest_version` changes only
 //! when a field changes meaning.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use dumpscript::{Change, SourcegraphVersion, TableData};
@@ -165,6 +166,15 @@ pub struct FileEntry {
     pub tables: Vec<TableData>,
     /// What the cloudsql sanitizer changes in this file.
     pub sanitizer: Option<SanitizerReport>,
+    /// Schema objects per pg_dump type (`TABLE`, `INDEX`, …), for `compare`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, u64>,
+    /// Sequence values the dump sets, for `compare`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<dumpscript::SequenceValue>,
+    /// Extensions the dump creates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
     /// The uploaded object made from this file, once uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<UploadRecord>,
@@ -198,6 +208,9 @@ impl FileEntry {
             started_at: Some(started_at),
             finished_at: Some(now_rfc3339()),
             tables: report.tables,
+            objects: report.objects,
+            sequences: report.sequences,
+            extensions: report.extensions,
             sanitizer: sanitizer.map(|s| SanitizerReport {
                 profile: s.profile.name().to_string(),
                 target_major: s.target_major,

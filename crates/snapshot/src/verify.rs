@@ -8,9 +8,8 @@
 //! is then what the server answered when each upload finished, as recorded
 //! in the local manifest. Findings are collected, never the first one only.
 
-use std::io::Read;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::sync_channel;
 
 use bucket::{BucketError, Store};
 use dumpscript::{scan, ScanOptions, TableData};
@@ -20,7 +19,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::SnapshotError;
-use crate::fsutil::crc32c_base64;
+use crate::fsutil::{crc32c_base64, ChannelReader};
 use crate::manifest::{Manifest, UploadRecord, MANIFEST_FILE};
 
 /// How the check was made.
@@ -162,27 +161,6 @@ async fn read_all(store: &Store, name: &str) -> Result<Vec<u8>, BucketError> {
     Ok(out)
 }
 
-/// Reads blocks from a channel as a `Read` (for the blocking decoder and scanner).
-struct ChannelReader {
-    rx: Receiver<bytes::Bytes>,
-    cur: bytes::Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
-
 async fn check_read_back(
     store: &Store,
     role: Option<&str>,
@@ -233,17 +211,11 @@ async fn check_read_back(
     let want_tables = role.is_some();
     let scanner = std::thread::spawn(move || -> Result<Vec<TableData>, String> {
         if !want_tables {
-            let mut r = ChannelReader {
-                rx,
-                cur: bytes::Bytes::new(),
-            };
+            let mut r = ChannelReader::new(rx);
             std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| e.to_string())?;
             return Ok(Vec::new());
         }
-        let reader = ChannelReader {
-            rx,
-            cur: bytes::Bytes::new(),
-        };
+        let reader = ChannelReader::new(rx);
         let opts = ScanOptions {
             fingerprint: true,
             ..ScanOptions::default()

@@ -1,7 +1,10 @@
 //! One module per command: flags, one library call, rendering.
 
+pub mod compare;
 pub mod databases;
 pub mod fingerprint;
+pub mod import;
+pub mod reset;
 pub mod restore;
 pub mod sanitize;
 pub mod upload;
@@ -91,5 +94,91 @@ impl BucketFlags {
         bucket::Store::open(&loc, &opts)
             .await
             .with_context(|| format!("opening {}", self.bucket))
+    }
+}
+
+/// The target server and which databases on it (import, reset, compare).
+#[derive(clap::Args, Debug)]
+pub struct TargetDbFlags {
+    /// The target server: postgres://USER@HOST:PORT/[DB] (no password: use PGPASSWORD or ~/.pgpass).
+    #[arg(long)]
+    pub target_url: Option<String>,
+    /// Target databases, comma-separated: pgsql, codeintel-db, codeinsights-db; ROLE=NAME loads a role into another database name.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pgsql,codeintel-db,codeinsights-db"
+    )]
+    pub databases: Vec<String>,
+}
+
+impl TargetDbFlags {
+    /// The connection (password from the environment, never argv).
+    pub fn conn(&self) -> anyhow::Result<pgload::ConnSpec> {
+        let url = self
+            .target_url
+            .as_deref()
+            .context("--target-url=postgres://USER@HOST:PORT/ is required")?;
+        pgload::ConnSpec::from_url(url).context("--target-url")
+    }
+
+    /// The databases named by `--databases`: (role, target database name).
+    pub fn targets(&self) -> anyhow::Result<Vec<(pgdump::DbRole, String)>> {
+        let mut out: Vec<(pgdump::DbRole, String)> = Vec::new();
+        for item in &self.databases {
+            let (key, name) = match item.split_once('=') {
+                Some((k, n)) => (k, Some(n)),
+                None => (item.as_str(), None),
+            };
+            let role = pgdump::DbRole::all()
+                .into_iter()
+                .find(|r| r.import_database_name() == key || r.yaml_key() == key)
+                .with_context(|| {
+                    format!(
+                        "--databases: unknown database {key:?}; use pgsql, codeintel-db or codeinsights-db (optionally =NAME for another target name)"
+                    )
+                })?;
+            let name = name.unwrap_or(role.import_database_name()).to_string();
+            if name.is_empty() {
+                anyhow::bail!("--databases: {item:?} names no database");
+            }
+            if !out.iter().any(|(r, _)| *r == role) {
+                out.push((role, name));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Where a snapshot is read from: a bucket or a local folder.
+#[derive(clap::Args, Debug)]
+pub struct SnapshotSourceFlags {
+    /// The bucket: NAME, gs://NAME[/PREFIX] or file:///PATH.
+    #[arg(long, conflicts_with = "dir")]
+    pub bucket: Option<String>,
+    /// A service-account key JSON file (not needed with STORAGE_EMULATOR_HOST or file://).
+    #[arg(long, requires = "bucket")]
+    pub credentials: Option<PathBuf>,
+    /// A snapshot folder (with manifest.json) instead of a bucket.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+impl SnapshotSourceFlags {
+    /// Opens the source.
+    pub async fn open(&self) -> anyhow::Result<snapshot::import::ImportSource> {
+        match (&self.bucket, &self.dir) {
+            (Some(b), _) => {
+                let flags = BucketFlags {
+                    bucket: b.clone(),
+                    credentials: self.credentials.clone(),
+                };
+                Ok(snapshot::import::ImportSource::Bucket(std::sync::Arc::new(
+                    flags.open().await?,
+                )))
+            }
+            (None, Some(d)) => Ok(snapshot::import::ImportSource::Dir(d.clone())),
+            (None, None) => anyhow::bail!("say where the snapshot is: -bucket=… or -dir=…"),
+        }
     }
 }
