@@ -35,7 +35,7 @@ fn hint(e: &anyhow::Error) -> Option<String> {
             return scan_hint(s);
         }
         match cause.downcast_ref::<snapshot::SnapshotError>() {
-            Some(snapshot::SnapshotError::Sql { .. }) => {
+            Some(snapshot::SnapshotError::Sql(_)) => {
                 return Some(
                     "fix the cause on the target (or the dump), then run the same import again: it keeps what finished and continues"
                         .into(),

@@ -203,8 +203,12 @@ pub fn scan(
     let mut need_newline = false;
     let mut last_progress = 0u64;
 
+    let mut headers = crate::toc::TocTracker::default();
     while let Some(item) = lexer.next_item()? {
         let bytes = item.bytes();
+        if !matches!(item, Item::Trivia(_)) {
+            headers.reset();
+        }
         if need_newline && bytes.first() != Some(&b'\n') {
             out.write(b"\n")?;
         }
@@ -214,7 +218,7 @@ pub fn scan(
                 if report.dumped_from.is_none() || report.dumped_by.is_none() {
                     header_facts(t, &mut report);
                 }
-                if let Some(entry) = crate::toc::parse_toc(t) {
+                for entry in headers.feed(t) {
                     *report.objects.entry(entry.kind).or_default() += 1;
                 }
                 if memchr::memmem::find(t, TRAILER).is_some() {

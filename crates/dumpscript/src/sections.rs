@@ -11,7 +11,7 @@ use crate::lexer::{CopyTarget, Item, Lexer};
 use crate::sanitize::{decide_meta, decide_tokens, preview, Change, Decision, SanitizeOptions};
 use crate::scan::read_head;
 use crate::schema::TableColumns;
-use crate::toc::{parse_toc, Section, TocEntry};
+use crate::toc::{Section, TocEntry, TocTracker};
 use crate::tokens::{tokenize, Token};
 
 const TRAILER: &[u8] = b"-- PostgreSQL database dump complete";
@@ -117,11 +117,11 @@ pub struct Splitter<R: Read> {
     columns: TableColumns,
     section: Section,
     toc: Option<TocEntry>,
+    headers: TocTracker,
     offset: u64,
     statements: u64,
     trailer_after_last_statement: bool,
     restrict: Option<(u64, Vec<u8>)>,
-    in_copy: bool,
 }
 
 impl<R: Read> Splitter<R> {
@@ -138,11 +138,11 @@ impl<R: Read> Splitter<R> {
             columns: TableColumns::default(),
             section: Section::Prologue,
             toc: None,
+            headers: TocTracker::default(),
             offset: 0,
             statements: 0,
             trailer_after_last_statement: false,
             restrict: None,
-            in_copy: false,
         })
     }
 
@@ -157,137 +157,114 @@ impl<R: Read> Splitter<R> {
     /// # Errors
     /// Lexing fails or the sanitizer rejects a statement.
     pub fn next_piece(&mut self) -> Result<Option<Piece<'_>>, ScanError> {
-        {
-            // One item, one piece (a loop here would hold the lexer's borrow).
-            let Some(item) = self.lexer.next_item()? else {
-                return Ok(None);
-            };
-            let start = self.offset;
-            self.offset += item.bytes().len() as u64;
-            match item {
-                Item::Trivia(t) => {
-                    if memchr::memmem::find(t, TRAILER).is_some() {
-                        self.trailer_after_last_statement = true;
-                    }
-                    if let Some(entry) = parse_toc(t) {
-                        if let Some(section) = entry.section() {
-                            if section > self.section {
-                                self.section = section;
-                            }
-                        } else if self.section == Section::Prologue {
-                            self.section = Section::PreData;
-                        }
-                        self.toc = Some(entry);
-                    }
-                    Ok(Some(Piece::Trivia))
+        // One item, one piece (a loop here would hold the lexer's borrow).
+        let Some(item) = self.lexer.next_item()? else {
+            return Ok(None);
+        };
+        let start = self.offset;
+        self.offset += item.bytes().len() as u64;
+        if !matches!(item, Item::Trivia(_)) {
+            self.headers.reset();
+        }
+        let piece = match item {
+            Item::Trivia(t) => {
+                if memchr::memmem::find(t, TRAILER).is_some() {
+                    self.trailer_after_last_statement = true;
                 }
-                Item::Meta(m) => {
-                    let cmd = m.command();
-                    let arg = m.text[1 + cmd.len()..].trim_ascii().to_vec();
-                    match cmd {
-                        b"restrict" => self.restrict = Some((m.line, arg)),
-                        b"unrestrict" if self.restrict.as_ref().is_some_and(|(_, k)| *k == arg) => {
-                            self.restrict = None
-                        }
+                for entry in self.headers.feed(t) {
+                    match entry.section() {
+                        Some(section) if section > self.section => self.section = section,
+                        None if self.section == Section::Prologue => self.section = Section::PreData,
                         _ => {}
                     }
-                    // A loader is not psql: meta-commands are never run. Report
-                    // the ones the sanitizer would also remove.
-                    let decision =
-                        self.sanitize
-                            .as_ref()
-                            .map(|o| decide_meta(o, cmd))
-                            .unwrap_or(Decision::Remove {
-                                rule: "meta-command",
-                                reason: "psql meta-commands are not SQL".into(),
-                            });
-                    match decision {
-                        Decision::Reject { reason } => {
-                            return Err(ScanError::Rejected {
-                                line: m.line,
-                                statement: preview(m.text),
-                                reason,
-                            })
-                        }
-                        Decision::Remove { rule, reason } => {
-                            return Ok(Some(Piece::Removed(change(m.line, m.text, rule, reason))))
-                        }
-                        Decision::Keep => {
-                            return Ok(Some(Piece::Removed(change(
-                                m.line,
-                                m.text,
-                                "meta-command",
-                                "psql meta-commands are not SQL".into(),
-                            ))))
-                        }
+                    self.toc = Some(entry);
+                }
+                Piece::Trivia
+            }
+            Item::Meta(m) => {
+                let cmd = m.command();
+                let arg = m.text[1 + cmd.len()..].trim_ascii().to_vec();
+                match cmd {
+                    b"restrict" => self.restrict = Some((m.line, arg)),
+                    b"unrestrict" if self.restrict.as_ref().is_some_and(|(_, k)| *k == arg) => {
+                        self.restrict = None
                     }
+                    _ => {}
                 }
-                Item::CopyData(d) => {
-                    return Ok(Some(Piece::CopyData {
-                        data: d,
-                        offset: start,
-                    }))
-                }
-                Item::CopyEnd(_) => {
-                    self.in_copy = false;
-                    return Ok(Some(Piece::CopyEnd));
-                }
-                Item::Statement(s) => {
-                    self.statements += 1;
-                    self.trailer_after_last_statement = false;
-                    let toks = tokenize(s.text).map_err(|_| LexError::InvalidUtf8 { line: s.line })?;
-                    self.columns.observe_tokens(&toks);
-                    if let Some(opts) = &self.sanitize {
-                        match decide_tokens(opts, &toks) {
-                            Decision::Keep => {}
-                            Decision::Remove { rule, reason } => {
-                                return Ok(Some(Piece::Removed(change(s.line, s.text, rule, reason))))
-                            }
-                            Decision::Reject { reason } => {
-                                return Err(ScanError::Rejected {
-                                    line: s.line,
-                                    statement: preview(s.text),
-                                    reason,
-                                })
-                            }
-                        }
+                // A loader is not psql: meta-commands are never run, only reported.
+                match self.sanitize.as_ref().map(|o| decide_meta(o, cmd)) {
+                    Some(Decision::Reject { reason }) => {
+                        return Err(ScanError::Rejected {
+                            line: m.line,
+                            statement: preview(m.text),
+                            reason,
+                        })
                     }
-                    let (text, line) = (s.text, s.line);
-                    if let Some(target) = s.copy {
-                        if self.section < Section::Data {
-                            self.section = Section::Data;
-                        }
-                        self.in_copy = true;
+                    Some(Decision::Remove { rule, reason }) => {
+                        Piece::Removed(change(m.line, m.text, rule, reason))
+                    }
+                    Some(Decision::Keep) | None => Piece::Removed(change(
+                        m.line,
+                        m.text,
+                        "meta-command",
+                        "psql meta-commands are not SQL".into(),
+                    )),
+                }
+            }
+            Item::CopyData(d) => Piece::CopyData {
+                data: d,
+                offset: start,
+            },
+            Item::CopyEnd(_) => Piece::CopyEnd,
+            Item::Statement(s) => {
+                self.statements += 1;
+                self.trailer_after_last_statement = false;
+                let toks = tokenize(s.text).map_err(|_| LexError::InvalidUtf8 { line: s.line })?;
+                self.columns.observe_tokens(&toks);
+                let decision = self.sanitize.as_ref().map(|o| decide_tokens(o, &toks));
+                let (text, line) = (s.text, s.line);
+                match (decision, s.copy) {
+                    (Some(Decision::Reject { reason }), _) => {
+                        return Err(ScanError::Rejected {
+                            line,
+                            statement: preview(text),
+                            reason,
+                        })
+                    }
+                    (Some(Decision::Remove { rule, reason }), _) => {
+                        Piece::Removed(change(line, text, rule, reason))
+                    }
+                    (_, Some(target)) => {
+                        self.section = self.section.max(Section::Data);
                         let (columns, types) = self.columns.types_for(&target.table, &target.columns);
-                        return Ok(Some(Piece::CopyStart {
+                        Piece::CopyStart {
                             target: CopyTarget {
                                 table: target.table,
                                 columns,
                             },
                             types,
                             line,
-                        }));
+                        }
                     }
-                    if is_setting(&toks) {
-                        return Ok(Some(Piece::Setting { text, line }));
+                    _ if is_setting(&toks) => Piece::Setting { text, line },
+                    _ if is_setval(&toks) => Piece::SequenceSet { text, line },
+                    _ => {
+                        let toc = self.toc.clone();
+                        match self.section {
+                            Section::Prologue | Section::PreData => Piece::PreData { text, line, toc },
+                            Section::Data => Piece::DataStatement { text, line, toc },
+                            Section::PostData => Piece::PostData {
+                                text,
+                                line,
+                                kind: post_kind(toc.as_ref(), &toks),
+                                toc,
+                            },
+                        }
                     }
-                    if is_setval(&toks) {
-                        return Ok(Some(Piece::SequenceSet { text, line }));
-                    }
-                    let toc = self.toc.clone();
-                    return Ok(Some(match self.section {
-                        Section::Prologue | Section::PreData => Piece::PreData { text, line, toc },
-                        Section::Data => Piece::DataStatement { text, line, toc },
-                        Section::PostData => Piece::PostData {
-                            text,
-                            line,
-                            kind: post_kind(toc.as_ref(), &toks),
-                            toc,
-                        },
-                    }));
                 }
             }
-        }
+        };
+        Ok(Some(piece))
     }
 
     /// Totals, after [`Splitter::next_piece`] returned `None`.

@@ -64,9 +64,50 @@ pub enum Section {
     PostData,
 }
 
+/// Finds TOC headers in trivia that may arrive in pieces (the lexer splits
+/// comments wherever its reads end): keeps the unfinished last line.
+#[derive(Debug, Default)]
+pub struct TocTracker {
+    carry: Vec<u8>,
+}
+
+impl TocTracker {
+    /// Feeds trivia; returns the headers it completes, in order (pg_dump
+    /// writes some objects as comments only, so one run can hold several).
+    pub fn feed(&mut self, trivia: &[u8]) -> Vec<TocEntry> {
+        let Some(last_nl) = memchr::memrchr(b'\n', trivia) else {
+            // Headers are short; a longer unfinished line is not one.
+            if self.carry.len() < 4096 {
+                self.carry.extend_from_slice(trivia);
+            }
+            return Vec::new();
+        };
+        let found = if self.carry.is_empty() {
+            parse_tocs(&trivia[..last_nl])
+        } else {
+            let mut joined = std::mem::take(&mut self.carry);
+            joined.extend_from_slice(&trivia[..last_nl]);
+            parse_tocs(&joined)
+        };
+        self.carry.clear();
+        self.carry.extend_from_slice(&trivia[last_nl + 1..]);
+        found
+    }
+
+    /// Something other than trivia came: an unfinished line ends here.
+    pub fn reset(&mut self) {
+        self.carry.clear();
+    }
+}
+
 /// The last TOC header in a run of comment lines, if any.
 pub fn parse_toc(trivia: &[u8]) -> Option<TocEntry> {
-    let mut found = None;
+    parse_tocs(trivia).pop()
+}
+
+/// Every TOC header in a run of comment lines.
+pub fn parse_tocs(trivia: &[u8]) -> Vec<TocEntry> {
+    let mut found = Vec::new();
     for line in trivia.split(|b| *b == b'\n') {
         let rest = line
             .strip_prefix(b"-- Name: ")
@@ -92,7 +133,7 @@ pub fn parse_toc(trivia: &[u8]) -> Option<TocEntry> {
             schema = s.filter(|s| s != "-");
         }
         if let (Some(name), Some(kind)) = (name, kind) {
-            found = Some(TocEntry { name, kind, schema });
+            found.push(TocEntry { name, kind, schema });
         }
     }
     found
@@ -105,19 +146,21 @@ mod tests {
     #[test]
     fn parses_headers() {
         let t = parse_toc(b"--\n-- Name: repo repo_pkey; Type: CONSTRAINT; Schema: public; Owner: -\n--\n\n")
-            .unwrap();
+            .expect("a TOC header");
         assert_eq!(t.name, "repo repo_pkey");
         assert_eq!(t.kind, "CONSTRAINT");
         assert_eq!(t.schema.as_deref(), Some("public"));
         assert_eq!(t.section(), Some(Section::PostData));
-        let t = parse_toc(b"-- Data for Name: a; b; Type: TABLE DATA; Schema: public; Owner: sg\n").unwrap();
+        let t = parse_toc(b"-- Data for Name: a; b; Type: TABLE DATA; Schema: public; Owner: sg\n")
+            .expect("a TOC header");
         assert_eq!(t.name, "a; b");
         assert_eq!(t.section(), Some(Section::Data));
-        let t = parse_toc(b"-- Name: pg_trgm; Type: EXTENSION; Schema: -; Owner: -\n").unwrap();
+        let t = parse_toc(b"-- Name: pg_trgm; Type: EXTENSION; Schema: -; Owner: -\n").expect("a TOC header");
         assert_eq!(t.schema, None);
         assert_eq!(t.section(), Some(Section::PreData));
         assert!(parse_toc(b"-- just a comment\n").is_none());
-        let c = parse_toc(b"-- Name: INDEX x; Type: COMMENT; Schema: public; Owner: -\n").unwrap();
+        let c =
+            parse_toc(b"-- Name: INDEX x; Type: COMMENT; Schema: public; Owner: -\n").expect("a TOC header");
         assert_eq!(c.section(), None);
     }
 }

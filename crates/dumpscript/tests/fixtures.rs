@@ -129,6 +129,15 @@ fn read_size_does_not_change_the_result() {
     let whole = run(&bytes[..], &opts).expect("whole");
     for step in [1, 7, 4096, 65536] {
         let got = run(Trickle(bytes, step), &opts).expect("trickle");
+        assert_eq!(got.0.objects, whole.0.objects, "objects with {step}-byte reads");
+        assert_eq!(
+            got.0.sequences, whole.0.sequences,
+            "sequences with {step}-byte reads"
+        );
+        assert_eq!(
+            got.0.extensions, whole.0.extensions,
+            "extensions with {step}-byte reads"
+        );
         assert_eq!(got.0, whole.0, "report with {step}-byte reads");
         assert!(got.1 == whole.1, "output with {step}-byte reads");
     }

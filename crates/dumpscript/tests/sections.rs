@@ -31,13 +31,13 @@ fn splits_every_saved_dump_consistently() {
                 },
                 &mut |_| {},
             )
-            .unwrap();
-            let mut s = Splitter::new(&bytes[..], Some(SanitizeOptions::cloudsql(16))).unwrap();
+            .expect("ok");
+            let mut s = Splitter::new(&bytes[..], Some(SanitizeOptions::cloudsql(16))).expect("ok");
             let (mut copies, mut setvals, mut index, mut cons, mut fk) = (0, 0, 0, 0, 0);
             let mut phase = Section::Prologue;
             let mut open: Option<(String, u64, u64)> = None;
             let mut ranges = Vec::new();
-            while let Some(p) = s.next_piece().unwrap() {
+            while let Some(p) = s.next_piece().expect("ok") {
                 match p {
                     Piece::PreData { text, .. } => {
                         assert!(
@@ -54,7 +54,7 @@ fn splits_every_saved_dump_consistently() {
                         open = Some((target.table, 0, 0));
                     }
                     Piece::CopyData { data, offset } => {
-                        let o = open.as_mut().unwrap();
+                        let o = open.as_mut().expect("ok");
                         if o.2 == 0 {
                             o.1 = offset;
                         }
@@ -62,7 +62,7 @@ fn splits_every_saved_dump_consistently() {
                         assert_eq!(&bytes[offset as usize..offset as usize + data.len()], data);
                         o.2 += data.len() as u64;
                     }
-                    Piece::CopyEnd => ranges.push(open.take().unwrap()),
+                    Piece::CopyEnd => ranges.push(open.take().expect("ok")),
                     Piece::SequenceSet { .. } => setvals += 1,
                     Piece::PostData { kind, .. } => {
                         phase = Section::PostData;
@@ -79,7 +79,7 @@ fn splits_every_saved_dump_consistently() {
                     Piece::Setting { .. } | Piece::Removed(_) | Piece::Trivia => {}
                 }
             }
-            s.finish().unwrap();
+            s.finish().expect("ok");
             assert_eq!(copies, report.tables.len(), "{v}/{db}");
             for (t, (name, _, len)) in report.tables.iter().zip(&ranges) {
                 assert_eq!(&t.table, name);
@@ -104,16 +104,16 @@ fn a_cut_dump_is_not_complete() {
     // Cut at a statement boundary: the lexer is happy, only the trailer is missing.
     let at = String::from_utf8_lossy(&bytes)
         .find("-- PostgreSQL database dump complete")
-        .unwrap();
-    let mut s = Splitter::new(&bytes[..at - 4], None).unwrap();
-    while s.next_piece().unwrap().is_some() {}
-    assert!(s.finish().unwrap_err().is_truncation());
+        .expect("ok");
+    let mut s = Splitter::new(&bytes[..at - 4], None).expect("ok");
+    while s.next_piece().expect("ok").is_some() {}
+    assert!(s.finish().expect_err("an error").is_truncation());
     // Cut inside a statement: the lexer says so.
-    let mut s = Splitter::new(&bytes[..bytes.len() - 300], None).unwrap();
+    let mut s = Splitter::new(&bytes[..bytes.len() - 300], None).expect("ok");
     let err = loop {
         match s.next_piece() {
             Ok(Some(_)) => {}
-            Ok(None) => break s.finish().unwrap_err(),
+            Ok(None) => break s.finish().expect_err("an error"),
             Err(e) => break e,
         }
     };
@@ -123,10 +123,10 @@ fn a_cut_dump_is_not_complete() {
 #[test]
 fn parses_setval() {
     let v = dumpscript::parse_setval(br#"SELECT pg_catalog.setval('"public"."Repo_id_seq"', 42, false);"#)
-        .unwrap();
+        .expect("ok");
     assert_eq!(v.name, "public.Repo_id_seq");
     assert_eq!(v.value, 42);
     assert!(!v.is_called);
-    let v = dumpscript::parse_setval(b"SELECT pg_catalog.setval('public.x_seq', 1, true);").unwrap();
+    let v = dumpscript::parse_setval(b"SELECT pg_catalog.setval('public.x_seq', 1, true);").expect("ok");
     assert_eq!((v.name.as_str(), v.value, v.is_called), ("public.x_seq", 1, true));
 }

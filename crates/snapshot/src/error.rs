@@ -91,21 +91,8 @@ pub enum SnapshotError {
         reason: String,
     },
     /// A statement of a dump failed on the target.
-    #[error("{file} line {line}{}: {message}\n  statement: {statement}", object.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
-    Sql {
-        /// The dump file or object.
-        file: String,
-        /// Line of the statement.
-        line: u64,
-        /// The object pg_dump names for it, when known.
-        object: Option<String>,
-        /// The statement's first 200 characters.
-        statement: String,
-        /// The server's message.
-        message: String,
-        /// SQLSTATE, when the server sent one.
-        code: Option<String>,
-    },
+    #[error("{0}")]
+    Sql(Box<SqlFailure>),
     /// The target database holds data that is not an interrupted import of this snapshot.
     #[error("database {db} on the target {detail}")]
     TargetNotEmpty {
@@ -153,5 +140,32 @@ impl SnapshotError {
             line: source.line(),
             error: source,
         }
+    }
+}
+
+/// Which statement of which dump failed on the target, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlFailure {
+    /// The dump file or object.
+    pub file: String,
+    /// Line of the statement.
+    pub line: u64,
+    /// The object pg_dump names for it, when known.
+    pub object: Option<String>,
+    /// The statement's first 200 characters.
+    pub statement: String,
+    /// The server's message.
+    pub message: String,
+    /// SQLSTATE, when the server sent one.
+    pub code: Option<String>,
+}
+
+impl std::fmt::Display for SqlFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}", self.file, self.line)?;
+        if let Some(o) = &self.object {
+            write!(f, " ({o})")?;
+        }
+        write!(f, ": {}\n  statement: {}", self.message, self.statement)
     }
 }

@@ -221,6 +221,38 @@ pub fn checksum_file(path: &Path) -> Result<Checksums, SnapshotError> {
     Ok(sums)
 }
 
+/// Reads blocks from a channel as a `Read` (bytes arriving from an async
+/// download, for a blocking decoder and scanner). The end of the channel is
+/// the end of the input.
+pub(crate) struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
+    cur: bytes::Bytes,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: std::sync::mpsc::Receiver<bytes::Bytes>) -> Self {
+        ChannelReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.cur = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,37 +284,5 @@ mod tests {
         p.write_all(b"abc").expect("write");
         p.commit().expect("commit");
         assert_eq!(std::fs::read(&dest).expect("read"), b"abc");
-    }
-}
-
-/// Reads blocks from a channel as a `Read` (bytes arriving from an async
-/// download, for a blocking decoder and scanner). The end of the channel is
-/// the end of the input.
-pub(crate) struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
-    cur: bytes::Bytes,
-}
-
-impl ChannelReader {
-    pub(crate) fn new(rx: std::sync::mpsc::Receiver<bytes::Bytes>) -> Self {
-        ChannelReader {
-            rx,
-            cur: bytes::Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
     }
 }

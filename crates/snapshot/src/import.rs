@@ -34,7 +34,7 @@ use pgload::{ConnSpec, PgError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::error::SnapshotError;
+use crate::error::{SnapshotError, SqlFailure};
 use crate::fsutil::crc32c_base64;
 use crate::manifest::{FileEntry, Manifest, MANIFEST_FILE};
 
@@ -424,14 +424,14 @@ impl DbCtx {
     }
 
     fn sql_error(&self, line: u64, toc: Option<&TocEntry>, text: &str, e: &PgError) -> SnapshotError {
-        SnapshotError::Sql {
+        SnapshotError::Sql(Box::new(SqlFailure {
             file: self.label.clone(),
             line,
             object: toc.map(TocEntry::describe),
             statement: dumpscript::sanitize::preview(text.as_bytes()),
             message: e.message(),
             code: e.code().map(str::to_string),
-        }
+        }))
     }
 }
 
@@ -1560,7 +1560,7 @@ async fn run_work(client: &Client, work: Work) -> Result<WorkOutput, SnapshotErr
             };
             let want = expected.clone();
             let result = load_table(client, &load, stream, |rows| {
-                let got = fingerprint.lock().ok().and_then(|g| g.clone());
+                let got = fingerprint.lock().ok().and_then(|g| *g);
                 match got {
                     Some(fp) if fp.rows == want.rows && fp.hash_hex() == want.hash && rows == want.rows => Ok(()),
                     Some(fp) => Err(format!(
@@ -1581,13 +1581,15 @@ async fn run_work(client: &Client, work: Work) -> Result<WorkOutput, SnapshotErr
                     spool.release(*len);
                 }
             }
-            let rows = result.map_err(|e| SnapshotError::Sql {
-                file: db.label.clone(),
-                line: expected.line,
-                object: Some(format!("table data {}", expected.table)),
-                statement: format!("COPY {} FROM stdin", pgload::quote_qualified(&expected.table)),
-                message: e.message(),
-                code: e.code().map(str::to_string),
+            let rows = result.map_err(|e| {
+                SnapshotError::Sql(Box::new(SqlFailure {
+                    file: db.label.clone(),
+                    line: expected.line,
+                    object: Some(format!("table data {}", expected.table)),
+                    statement: format!("COPY {} FROM stdin", pgload::quote_qualified(&expected.table)),
+                    message: e.message(),
+                    code: e.code().map(str::to_string),
+                }))
             })?;
             db.event(ImportEvent::TableDone {
                 db: db.database.clone(),

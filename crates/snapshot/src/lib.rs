@@ -24,6 +24,6 @@ pub mod verify;
 
 pub use dbfingerprint::{diff_tables, fingerprint_database, TableDiff};
 pub use dump::{dump_databases, dump_to_bucket, DumpOptions, DumpProgress, StreamOptions};
-pub use error::SnapshotError;
+pub use error::{SnapshotError, SqlFailure};
 pub use files::{ensure_manifest, sanitize, scan_file, Output};
 pub use manifest::{FileEntry, Manifest, SanitizerReport, SourceInfo, UploadRecord, MANIFEST_FILE};
