@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{cmd, run_ok, source};
 use testkit::{CloudSqlDb, PgServer};
@@ -73,6 +74,62 @@ fn snapshot(source_major: u32, pg_dump_major: u32, dir: &Path) {
                 "--pg-dump={}",
                 testkit::pg_dump_path(pg_dump_major).display()
             )),
+    );
+}
+
+/// A snapshot of generated Sourcegraph-shaped data: the real schemas loaded
+/// on the PG 16 source, `frontend_bytes` of datagen rows in the frontend (a
+/// tenth of that in the other two), dumped with pg_dump 16.
+fn generated_source_snapshot(tmp: &Path, dir: &Path, frontend_bytes: u64) {
+    let src = source(16);
+    let server = src.server;
+    let base = server.unique_name("gen");
+    let mut yaml = String::new();
+    for (role, db, kind, size) in [
+        ("pgsql", "frontend", datagen::Db::Frontend, frontend_bytes),
+        (
+            "codeintel",
+            "codeintel",
+            datagen::Db::Codeintel,
+            frontend_bytes / 10,
+        ),
+        (
+            "codeinsights",
+            "codeinsights",
+            datagen::Db::Codeinsights,
+            frontend_bytes / 10,
+        ),
+    ] {
+        let name = format!("{base}_{db}");
+        server.create_database(&name);
+        server.psql_file(&name, &common::schema_for(16, db));
+        let data = tmp.join(format!("{db}-data.sql"));
+        let mut f = std::fs::File::create(&data).expect("data file");
+        datagen::generate(
+            &datagen::GenOptions {
+                db: kind,
+                size_bytes: size,
+                seed: 11,
+            },
+            &mut f,
+        )
+        .expect("generate");
+        server.psql_file(&name, &data);
+        yaml.push_str(&format!(
+            "{role}:\n  target: 127.0.0.1\n  port: {}\n  dbname: {name}\n  username: {}\n  password: \"{}\"\n",
+            server.port(),
+            src.user,
+            src.password
+        ));
+    }
+    let targets = tmp.join("gen-targets.yaml");
+    std::fs::write(&targets, yaml).expect("targets");
+    run_ok(
+        cmd()
+            .args(["databases", "pg_dump", "--run", "--no-progress"])
+            .arg(format!("-targets={}", targets.display()))
+            .arg(format!("-dir={}", dir.display()))
+            .arg(format!("--pg-dump={}", testkit::pg_dump_path(16).display())),
     );
 }
 
@@ -198,4 +255,414 @@ fn imports_a_folder_and_compare_names_an_altered_table() {
             .any(|s| s["equal"] == false),
         "{ci:#}"
     );
+}
+
+/// Uploads `dir` to a `file://` bucket under `tmp`; returns the -bucket flag.
+fn upload_to_folder_bucket(dir: &Path, tmp: &Path, extra: &[&str]) -> String {
+    let bucket = tmp.join("bucket");
+    std::fs::create_dir_all(&bucket).expect("mkdir bucket");
+    let url = format!("file://{}", bucket.display());
+    run_ok(
+        cmd()
+            .args(["upload", "--no-progress"])
+            .arg(format!("-bucket={url}"))
+            .arg(format!("-dir={}", dir.display()))
+            .args(extra),
+    );
+    format!("-bucket={url}")
+}
+
+fn cross_version_case(source_major: u32, pg_dump_major: u32, via: &str) {
+    let ctx = format!("PG {source_major} / pg_dump {pg_dump_major} via {via}");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    snapshot(source_major, pg_dump_major, &dir);
+    let flag = match via {
+        "dir" => format!("-dir={}", dir.display()),
+        "bucket" => upload_to_folder_bucket(&dir, tmp.path(), &["-filter-sql=false"]),
+        "bucket-gzip" => upload_to_folder_bucket(&dir, tmp.path(), &["--gzip"]),
+        _ => unreachable!("{via}"),
+    };
+    let t = Target::new("imp_x");
+    import_ok(&t, &flag, &[], &ctx);
+    assert_compare_equal(&t, &flag, &[], &ctx);
+}
+
+#[test]
+fn pg11_source_pg_dump_14_from_a_bucket() {
+    cross_version_case(11, 14, "bucket");
+}
+
+#[test]
+fn pg12_source_pg_dump_15_from_a_gzip_bucket() {
+    cross_version_case(12, 15, "bucket-gzip");
+}
+
+#[test]
+fn pg14_source_pg_dump_17_from_a_folder() {
+    cross_version_case(14, 17, "dir");
+}
+
+#[test]
+fn pg16_source_pg_dump_18_from_a_gzip_bucket() {
+    cross_version_case(16, 18, "bucket-gzip");
+}
+
+#[test]
+fn saved_pg_dump_12_dumps_from_a_folder_and_a_bucket() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump12", &dir);
+    let t = Target::new("imp_s12");
+    let flag = format!("-dir={}", dir.display());
+    import_ok(&t, &flag, &[], "saved pg_dump 12, folder");
+    assert_compare_equal(&t, &flag, &[], "saved pg_dump 12, folder");
+    let bucket = upload_to_folder_bucket(&dir, tmp.path(), &[]);
+    let t = Target::new("imp_s12b");
+    import_ok(&t, &bucket, &[], "saved pg_dump 12, bucket");
+    assert_compare_equal(&t, &bucket, &[], "saved pg_dump 12, bucket");
+}
+
+#[test]
+fn gcs_emulator_round_trip() {
+    let emu = testkit::fake_gcs_server::FakeGcsServer::start();
+    emu.create_bucket("snapshots");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    snapshot(16, 16, &dir);
+    let host = emu.host();
+    run_ok(
+        cmd()
+            .args(["upload", "--no-progress", "--gzip", "-bucket=gs://snapshots/acme"])
+            .arg(format!("-dir={}", dir.display()))
+            .env("STORAGE_EMULATOR_HOST", host),
+    );
+    let t = Target::new("imp_gcs");
+    let envs = [("STORAGE_EMULATOR_HOST", host)];
+    import_ok(&t, "-bucket=gs://snapshots/acme", &envs, "GCS emulator");
+    assert_compare_equal(&t, "-bucket=gs://snapshots/acme", &envs, "GCS emulator");
+}
+
+#[test]
+fn a_damaged_object_is_refused_before_loading() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump16", &dir);
+    let flag = upload_to_folder_bucket(&dir, tmp.path(), &[]);
+    // Flip one byte of the uploaded codeintel object.
+    let obj = tmp.path().join("bucket/codeintel.sql");
+    let mut bytes = std::fs::read(&obj).expect("object");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&obj, bytes).expect("write");
+    let t = Target::new("imp_bad");
+    let out = output(t.cmd("import").arg(&flag));
+    assert_eq!(out.status.code(), Some(2), "{}", testkit::describe_output(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codeintel.sql") && err.contains("does not match the manifest"),
+        "{err}"
+    );
+    // Nothing was created: the check comes first.
+    let dbs = PgServer::shared(16).psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}%'",
+            &t.names[0][..t.names[0].len() - 3]
+        ),
+    );
+    assert_eq!(dbs.trim(), "1", "only the user's own database exists");
+}
+
+#[test]
+fn a_failing_statement_is_named_and_the_rerun_continues() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump17", &dir);
+    let flag = format!("-dir={}", dir.display());
+    let t = Target::new("imp_fail");
+    // Something in the way (not a table, so the database counts as empty): a
+    // sequence with an index's name makes the dump's DROP INDEX fail.
+    run_ok(t.cmd("reset").arg("--yes"));
+    let server = PgServer::shared(16);
+    server.psql(
+        &t.names[1],
+        "CREATE SEQUENCE public.codeintel_scip_metadata_upload_id",
+    );
+    let out = output(t.cmd("import").arg(&flag));
+    assert_eq!(out.status.code(), Some(2), "{}", testkit::describe_output(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codeintel.sql line "),
+        "the file and line are named: {err}"
+    );
+    assert!(
+        err.contains("DROP INDEX IF EXISTS \"public\".\"codeintel_scip_metadata_upload_id\""),
+        "{err}"
+    );
+    assert!(err.contains("is not an index"), "the server's message: {err}");
+    assert!(err.contains("hint: fix the cause"), "{err}");
+    // Nothing half-done is reported as done: no table of codeintel exists.
+    let n = server.psql(
+        &t.names[1],
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+    );
+    assert_eq!(n.trim(), "0");
+    // Remove the cause; the rerun continues what the other databases finished.
+    server.psql(
+        &t.names[1],
+        "DROP SEQUENCE public.codeintel_scip_metadata_upload_id",
+    );
+    import_ok(&t, &flag, &[], "rerun after the fix");
+    assert_compare_equal(&t, &flag, &[], "rerun after the fix");
+}
+
+#[test]
+fn kill_9_at_20_seeded_points_then_rerun_is_equal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    generated_source_snapshot(tmp.path(), &dir, 40 << 20);
+    let flag = format!("-dir={}", dir.display());
+    let t = Target::new("imp_kill");
+    let mut seed: u64 = 0x5eed_1234;
+    let mut kills = 0;
+    let mut completed_early = 0;
+    let mut runs = 0;
+    let mut progress = Vec::new();
+    while kills < 20 {
+        runs += 1;
+        assert!(runs < 60, "the import keeps finishing before the kill");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(100 + seed % 2500);
+        let mut child = t
+            .cmd("import")
+            .arg(&flag)
+            .arg("--jobs=2")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(tmp.path().join("import.err")).expect("stderr file"))
+            .spawn()
+            .expect("spawn import");
+        std::thread::sleep(delay);
+        match child.try_wait().expect("try_wait") {
+            Some(status) => {
+                assert!(
+                    status.success(),
+                    "run {runs} failed on its own: {status}: {}",
+                    std::fs::read_to_string(tmp.path().join("import.err")).unwrap_or_default()
+                );
+                completed_early += 1;
+                // Done before the kill: start over so the next kill lands mid-import.
+                run_ok(t.cmd("reset").arg("--yes"));
+            }
+            None => {
+                child.kill().expect("kill -9");
+                child.wait().expect("wait");
+                kills += 1;
+                // Where it was: finished units in the frontend's journal.
+                let units = PgServer::shared(16)
+                    .try_psql(&t.names[0], "SELECT count(*) FROM src_snapshot_import.journal");
+                progress.push(String::from_utf8_lossy(&units.stdout).trim().to_string());
+            }
+        }
+    }
+    let report = import_ok(&t, &flag, &[], "after 20 kills");
+    let resumed = report["databases"]
+        .as_array()
+        .expect("dbs")
+        .iter()
+        .any(|d| d["resumed"] == true);
+    assert!(
+        resumed || completed_early > 0,
+        "the last run continued an interrupted import: {report:#}"
+    );
+    assert_compare_equal(&t, &flag, &[], "after 20 kills");
+    eprintln!(
+        "kill -9 test: {kills} kills, {completed_early} runs finished before their kill; frontend journal units at each kill: {}",
+        progress.join(" ")
+    );
+}
+
+#[test]
+fn reset_guards() {
+    let t = Target::new("imp_reset");
+    let server = PgServer::shared(16);
+    // Without --yes: shows, refuses, exit 1.
+    let out = output(&mut t.cmd("reset"));
+    assert_eq!(out.status.code(), Some(1), "{}", testkit::describe_output(&out));
+    // Absent databases are created, owned by the user.
+    run_ok(t.cmd("reset").arg("--yes"));
+    for n in &t.names {
+        let owner = server.psql(
+            "postgres",
+            &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{n}'"),
+        );
+        assert_eq!(owner.trim(), t.db.user, "{n}");
+    }
+    // A database with unrelated data is refused, and left alone.
+    server.psql(
+        &t.names[2],
+        "CREATE TABLE payroll (id int); INSERT INTO payroll VALUES (1)",
+    );
+    let out = output(t.cmd("reset").arg("--yes"));
+    assert_eq!(out.status.code(), Some(1), "{}", testkit::describe_output(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("does not look like a Sourcegraph database") && text.contains("public.payroll"),
+        "{text}"
+    );
+    assert_eq!(
+        server.psql(&t.names[2], "SELECT count(*) FROM payroll").trim(),
+        "1"
+    );
+    // A Sourcegraph database with a session open is refused unless --force.
+    server.psql(&t.names[2], "DROP TABLE payroll; CREATE TABLE repo (id int)");
+    let mut holder = Command::new(testkit::psql_path(16))
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            server.host(),
+            "-p",
+            &server.port().to_string(),
+            "-U",
+            server.superuser(),
+            "-d",
+            &t.names[2],
+            "-c",
+            "SELECT pg_sleep(30)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = output(t.cmd("reset").arg("--yes"));
+    assert_eq!(out.status.code(), Some(1), "{}", testkit::describe_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("other session"),
+        "{}",
+        testkit::describe_output(&out)
+    );
+    let out = output(t.cmd("reset").args(["--yes", "--force"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // The superuser's session cannot be ended by a non-superuser: a clear error, not a hang.
+    if out.status.success() {
+        assert_eq!(
+            server
+                .psql(
+                    &t.names[2],
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                )
+                .trim(),
+            "0"
+        );
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&t.names[2]), "{err}");
+    }
+    // A password in the URL is refused (it would sit in argv and shell history).
+    let out = output(cmd().args(["reset", "--yes"]).arg(format!(
+        "--target-url=postgres://u:secret@127.0.0.1:{}/postgres",
+        server.port()
+    )));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret"));
+}
+
+#[test]
+fn via_gcloud_prints_and_runs_cloud_sqls_importer_one_at_a_time() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump16", &dir);
+    let emu = testkit::fake_gcs_server::FakeGcsServer::start();
+    emu.create_bucket("snaps");
+    let host = emu.host();
+    run_ok(
+        cmd()
+            .args(["upload", "--no-progress", "--gzip", "-bucket=gs://snaps/x"])
+            .arg(format!("-dir={}", dir.display()))
+            .env("STORAGE_EMULATOR_HOST", host),
+    );
+    let out = run_ok(
+        cmd()
+            .args([
+                "import",
+                "--via=gcloud",
+                "-bucket=gs://snaps/x",
+                "--instance=sg-managed",
+                "--project=acme",
+            ])
+            .env("STORAGE_EMULATOR_HOST", host),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (db, obj) in [
+        ("pgsql", "pgsql.sql.gz"),
+        ("codeintel-db", "codeintel.sql.gz"),
+        ("codeinsights-db", "codeinsights.sql.gz"),
+    ] {
+        assert!(
+            text.contains(&format!(
+                "gcloud --project=acme sql import sql sg-managed gs://snaps/x/{obj} --database={db}"
+            )),
+            "{text}"
+        );
+    }
+    assert_eq!(text.matches("sql operations wait").count(), 3, "{text}");
+    // --run with a recording gcloud on PATH: import, wait, import, wait…
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let log = tmp.path().join("gcloud.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$*\" in *' import sql '*) echo op-$$ ;; esac\n",
+        log.display()
+    );
+    let shim = bin.join("gcloud");
+    std::fs::write(&shim, script).expect("shim");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    run_ok(
+        cmd()
+            .args([
+                "import",
+                "--via=gcloud",
+                "--run",
+                "-bucket=gs://snaps/x",
+                "--instance=sg-managed",
+            ])
+            .env("STORAGE_EMULATOR_HOST", host)
+            .env("PATH", path),
+    );
+    let calls = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 6, "{calls}");
+    for (i, db) in ["pgsql", "codeintel-db", "codeinsights-db"].iter().enumerate() {
+        assert!(
+            lines[2 * i].contains(&format!("--database={db}")) && lines[2 * i].contains("--async"),
+            "{calls}"
+        );
+        assert!(lines[2 * i + 1].starts_with("sql operations wait op-"), "{calls}");
+    }
+    // An object uploaded without the sanitizer is refused for gcloud.
+    run_ok(
+        cmd()
+            .args([
+                "upload",
+                "--no-progress",
+                "-filter-sql=false",
+                "-bucket=gs://snaps/raw",
+            ])
+            .arg(format!("-dir={}", dir.display()))
+            .env("STORAGE_EMULATOR_HOST", host),
+    );
+    let out = output(
+        cmd()
+            .args(["import", "--via=gcloud", "-bucket=gs://snaps/raw", "--instance=i"])
+            .env("STORAGE_EMULATOR_HOST", host),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without the cloudsql sanitizer"));
 }

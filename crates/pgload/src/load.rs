@@ -129,10 +129,14 @@ pub struct TableLoad<'a> {
     pub columns: &'a [String],
     /// Its journal key.
     pub journal_key: &'a str,
+    /// This load is the table's only data: `TRUNCATE` first and `COPY … FREEZE`
+    /// (with several blocks for one table, each block just commits its rows).
+    pub whole_table: bool,
 }
 
-/// Loads one table: `TRUNCATE`, `COPY … FROM STDIN` (with `FREEZE` for a
-/// plain table, which saves rewriting every page later), then `check`,
+/// Loads one table's data: `COPY … FROM STDIN` (for a whole plain table
+/// after `TRUNCATE` and with `FREEZE`, which saves rewriting every page
+/// later), then `check`,
 /// then the journal row and `COMMIT`. If `check` refuses (the data does not
 /// match the manifest) nothing is committed. Returns the rows the server loaded.
 ///
@@ -164,7 +168,7 @@ where
             message: "the table does not exist on the target (its CREATE TABLE did not run)".into(),
         });
     };
-    let plain = relkind as u8 == b'r';
+    let plain = relkind as u8 == b'r' && load.whole_table;
     let cols = load
         .columns
         .iter()

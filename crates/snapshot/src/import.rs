@@ -235,6 +235,7 @@ pub async fn import(
         ));
     }
 
+    let finishing = earlier_run_was_finishing(target, &opts.databases, &snapshot_id).await?;
     let sched = Arc::new(Scheduler::default());
     let spool = Arc::new(SpoolAccount::new(opts.spool_limit));
     let workers: Vec<_> = (0..opts.jobs.max(1))
@@ -259,6 +260,7 @@ pub async fn import(
             sched: sched.clone(),
             spool: spool.clone(),
             spool_dir: opts.spool_dir.clone(),
+            finishing,
         };
         tasks.push(tokio::spawn(job.run()));
     }
@@ -286,6 +288,11 @@ pub async fn import(
         w.abort();
     }
     SnapshotError::check_all(errors)?;
+    // Every database is done: now the journals can go.
+    for (_, database) in &opts.databases {
+        let c = target.connect(database).await?;
+        pgload::load::drop_journal(&c).await?;
+    }
     databases.sort_by_key(|d| DbRole::all().iter().position(|r| r.yaml_key() == d.role));
     Ok(ImportReport {
         databases,
@@ -293,6 +300,25 @@ pub async fn import(
         server_version: info.version,
         user: info.user,
     })
+}
+
+/// Whether some target database holds a finished journal of this snapshot.
+async fn earlier_run_was_finishing(
+    target: &ConnSpec,
+    databases: &[(DbRole, String)],
+    snapshot_id: &str,
+) -> Result<bool, SnapshotError> {
+    for (_, database) in databases {
+        let Ok(c) = target.connect(database).await else {
+            continue;
+        };
+        if let Some(j) = read_journal(&c).await? {
+            if j.snapshot == snapshot_id && j.done.contains_key(COMPLETE) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// A stable identity of the snapshot: its creation time and dump checksums.
@@ -744,7 +770,13 @@ struct DatabaseJob {
     sched: Arc<Scheduler>,
     spool: Arc<SpoolAccount>,
     spool_dir: PathBuf,
+    /// Another database of this import holds a finished journal of this
+    /// snapshot: the previous run got as far as removing the journals.
+    finishing: bool,
 }
+
+/// The journal key of a finished database.
+const COMPLETE: &str = "complete";
 
 /// Post-data statements waiting for the data.
 struct PostStatement {
@@ -776,6 +808,13 @@ impl DatabaseJob {
         let s0 = self.target.connect(&name).await?;
         let journal = read_journal(&s0).await?;
         let resumed = journal.is_some();
+        if let Some(j) = journal
+            .as_ref()
+            .filter(|j| j.snapshot == self.snapshot_id && j.done.contains_key(COMPLETE))
+        {
+            phase("done (by an earlier run)");
+            return Ok(self.finished_earlier(&j.done, started));
+        }
         let done = match journal {
             Some(j) if j.snapshot != self.snapshot_id => {
                 return Err(SnapshotError::TargetNotEmpty {
@@ -786,6 +825,11 @@ impl DatabaseJob {
             Some(j) => j.done,
             None => {
                 let inv = pgload::admin::inventory(&s0, &name, || async { self.target.connect(&name).await }).await?;
+                if !inv.is_empty() && self.finishing {
+                    // An earlier run finished everything and was removing the journals.
+                    phase("done (by an earlier run)");
+                    return Ok(self.finished_earlier(&HashMap::new(), started));
+                }
                 if !inv.is_empty() {
                     return Err(SnapshotError::TargetNotEmpty {
                         db: name,
@@ -905,6 +949,7 @@ impl DatabaseJob {
                                         db: db.clone(),
                                         key,
                                         columns,
+                                        whole_table: expected.iter().filter(|t| t.table == table).count() == 1,
                                         expected: want,
                                         source,
                                         spool: self.spool.clone(),
@@ -1104,8 +1149,11 @@ impl DatabaseJob {
                 .await
                 .map_err(|e| pg(&e))?;
         }
-        phase("finishing");
-        pgload::load::drop_journal(&s0).await?;
+        // The journal goes once every database is done (see `import`): until
+        // then a rerun must be able to tell a finished database from a foreign one.
+        s0.batch_execute(&journal_insert_sql(COMPLETE, 0, 0))
+            .await
+            .map_err(|e| pg(&e))?;
         tables.sort_by(|a, b| a.table.cmp(&b.table));
         phase("done");
         Ok(DatabaseImport {
@@ -1121,6 +1169,39 @@ impl DatabaseJob {
             seconds: started.elapsed().as_secs_f64(),
             resumed,
         })
+    }
+
+    /// The report of a database an earlier run finished.
+    fn finished_earlier(&self, done: &HashMap<String, (i64, i64)>, started: Instant) -> DatabaseImport {
+        let tables = self
+            .entry
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TableImport {
+                table: t.table.clone(),
+                rows: done
+                    .get(&table_key(i, &t.table))
+                    .map_or(t.rows, |(r, _)| *r as u64),
+                expected_rows: t.rows,
+                bytes: t.bytes,
+                seconds: 0.0,
+                resumed: true,
+            })
+            .collect();
+        DatabaseImport {
+            role: self.db.role.yaml_key().to_string(),
+            database: self.db.database.clone(),
+            source: self.db.label.clone(),
+            tables,
+            pre_data_statements: 0,
+            post_data_statements: 0,
+            post_data_resumed: 0,
+            removed: Vec::new(),
+            bytes_read: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed: true,
+        }
     }
 
     /// Creates the target database when it does not exist.
@@ -1338,6 +1419,8 @@ enum Work {
         db: Arc<DbCtx>,
         key: String,
         columns: Vec<String>,
+        /// The dump has no other COPY block for this table.
+        whole_table: bool,
         expected: TableData,
         source: DataSource,
         spool: Arc<SpoolAccount>,
@@ -1498,6 +1581,7 @@ async fn run_work(client: &Client, work: Work) -> Result<WorkOutput, SnapshotErr
             db,
             key,
             columns,
+            whole_table,
             expected,
             source,
             spool,
@@ -1557,6 +1641,7 @@ async fn run_work(client: &Client, work: Work) -> Result<WorkOutput, SnapshotErr
                 table: &table,
                 columns: &columns,
                 journal_key: &key,
+                whole_table,
             };
             let want = expected.clone();
             let result = load_table(client, &load, stream, |rows| {

@@ -132,3 +132,43 @@ pub fn rt() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// A snapshot folder from the saved pg_dump 17 fixtures (manifest built by upload).
+pub fn fixture_snapshot(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    for (db, file) in [
+        ("frontend", "pgsql.sql"),
+        ("codeintel", "codeintel.sql"),
+        ("codeinsights", "codeinsights.sql"),
+    ] {
+        std::fs::copy(
+            testkit::testdata_dir().join(format!("dumps/pgdump17/{db}.sql")),
+            dir.join(file),
+        )
+        .expect("copy");
+    }
+}
+
+/// A bigger snapshot: a real dump's schema plus `size` bytes of generated data in pgsql.sql.
+pub fn generated_snapshot(dir: &Path, size: u64) {
+    fixture_snapshot(dir);
+    let head = std::fs::read_to_string(testkit::testdata_dir().join("dumps/pgdump17/frontend.sql"))
+        .expect("fixture");
+    let cut = head
+        .find("--\n-- PostgreSQL database dump complete")
+        .expect("trailer");
+    let tail = &head[cut..];
+    let mut out = std::fs::File::create(dir.join("pgsql.sql")).expect("create");
+    use std::io::Write;
+    out.write_all(&head.as_bytes()[..cut]).expect("write");
+    datagen::generate(
+        &datagen::GenOptions {
+            db: datagen::Db::Frontend,
+            size_bytes: size,
+            seed: 7,
+        },
+        &mut out,
+    )
+    .expect("generate");
+    out.write_all(tail.as_bytes()).expect("write");
+}
