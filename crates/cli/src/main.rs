@@ -64,6 +64,14 @@ enum Command {
     Import(commands::import::ImportCmd),
     /// Prove the target equals the snapshot: every table's rows and content, schema objects, sequences.
     Compare(commands::compare::CompareCmd),
+    /// Record the Sourcegraph instance in summary.json (src-cli's format plus counts, version, site-config keys).
+    Summary(commands::summary::SummaryCmd),
+    /// Acceptance test: compare the instance with a summary.json, then health checks (exit 1 on a critical finding).
+    Test(commands::test::TestCmd),
+    /// Put the migration notice up in global settings, or take it down.
+    Notice(commands::notice::NoticeCmd),
+    /// Check the runbook's requirements: versions, token, encryption, notice, databases, pg_dump, disk space.
+    Preflight(commands::preflight::PreflightCmd),
 }
 
 /// What every command gets besides its own flags.
@@ -136,6 +144,10 @@ fn main() -> ExitCode {
         Command::Reset(c) => commands::reset::run(c, &globals),
         Command::Import(c) => commands::import::run(c, &globals),
         Command::Compare(c) => commands::compare::run(c, &globals),
+        Command::Summary(c) => commands::summary::run(c, &globals),
+        Command::Test(c) => commands::test::run(c, &globals),
+        Command::Notice(c) => commands::notice::run(c, &globals),
+        Command::Preflight(c) => commands::preflight::run(c, &globals),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -195,6 +195,36 @@ pub struct ImportReport {
     pub server_version: String,
     /// The connecting user.
     pub user: String,
+    /// COPY bytes loaded by this run (all databases).
+    pub data_bytes: u64,
+    /// Seconds from the first table load starting to the last one ending
+    /// (all databases; the data phase's wall time).
+    pub data_seconds: f64,
+}
+
+/// When the first table load started and the last ended, over all databases.
+#[derive(Default)]
+struct DataWindow {
+    span: Mutex<Option<(Instant, Instant)>>,
+}
+
+impl DataWindow {
+    fn record(&self, start: Instant, end: Instant) {
+        if let Ok(mut s) = self.span.lock() {
+            *s = Some(match *s {
+                Some((a, b)) => (a.min(start), b.max(end)),
+                None => (start, end),
+            });
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.span
+            .lock()
+            .ok()
+            .and_then(|s| s.map(|(a, b)| (b - a).as_secs_f64()))
+            .unwrap_or(0.0)
+    }
 }
 
 /// Imports the snapshot into the target server.
@@ -237,9 +267,10 @@ pub async fn import(
 
     let finishing = earlier_run_was_finishing(target, &opts.databases, &snapshot_id).await?;
     let sched = Arc::new(Scheduler::default());
+    let window = Arc::new(DataWindow::default());
     let spool = Arc::new(SpoolAccount::new(opts.spool_limit));
     let workers: Vec<_> = (0..opts.jobs.max(1))
-        .map(|_| tokio::spawn(worker(sched.clone(), target.clone())))
+        .map(|_| tokio::spawn(worker(sched.clone(), target.clone(), window.clone())))
         .collect();
     let mut tasks = Vec::new();
     for (role, database, entry, input) in inputs {
@@ -294,7 +325,15 @@ pub async fn import(
         pgload::load::drop_journal(&c).await?;
     }
     databases.sort_by_key(|d| DbRole::all().iter().position(|r| r.yaml_key() == d.role));
+    let data_bytes = databases
+        .iter()
+        .flat_map(|d| &d.tables)
+        .filter(|t| !t.resumed)
+        .map(|t| t.bytes)
+        .sum();
     Ok(ImportReport {
+        data_bytes,
+        data_seconds: window.seconds(),
         databases,
         seconds: started.elapsed().as_secs_f64(),
         server_version: info.version,
@@ -1514,7 +1553,7 @@ impl Scheduler {
 }
 
 /// A loader: takes the biggest waiting work, keeps one connection per database.
-async fn worker(sched: Arc<Scheduler>, target: ConnSpec) {
+async fn worker(sched: Arc<Scheduler>, target: ConnSpec, window: Arc<DataWindow>) {
     let mut conns: HashMap<String, Client> = HashMap::new();
     while let Some(job) = sched.next().await {
         let db = match &job.work {
@@ -1526,7 +1565,11 @@ async fn worker(sched: Arc<Scheduler>, target: ConnSpec) {
         };
         let (result, client) = match client {
             Ok(c) => {
+                let started = Instant::now();
                 let r = run_work(&c, job.work).await;
+                if let Ok(WorkOutput::Table(_)) = &r {
+                    window.record(started, Instant::now());
+                }
                 (r, Some(c))
             }
             Err(e) => (Err(e), None),

@@ -4,9 +4,13 @@ pub mod compare;
 pub mod databases;
 pub mod fingerprint;
 pub mod import;
+pub mod notice;
+pub mod preflight;
 pub mod reset;
 pub mod restore;
 pub mod sanitize;
+pub mod summary;
+pub mod test;
 pub mod upload;
 pub mod verify;
 
