@@ -1,0 +1,702 @@
+//! One database's import, run by its coordinator: checks the target, runs
+//! pre-data in one transaction, hands tables to the scheduler, then
+//! post-data in parallel where safe, sequences and ANALYZE.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// A database being imported, as jobs see it.
+pub(super) struct DbCtx {
+    pub(super) role: DbRole,
+    pub(super) database: String,
+    /// The dump file or object, for messages.
+    pub(super) label: String,
+    /// Statements every new session runs first (ours, then the dump's `SET`s).
+    pub(super) settings: Arc<Mutex<Vec<String>>>,
+    pub(super) events: mpsc::UnboundedSender<ImportEvent>,
+}
+
+impl DbCtx {
+    pub(super) fn event(&self, e: ImportEvent) {
+        let _ = self.events.send(e);
+    }
+
+    pub(super) fn settings(&self) -> Vec<String> {
+        self.settings.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub(super) fn sql_error(
+        &self,
+        line: u64,
+        toc: Option<&TocEntry>,
+        text: &str,
+        e: &PgError,
+    ) -> SnapshotError {
+        SnapshotError::Sql(Box::new(SqlFailure {
+            file: self.label.clone(),
+            line,
+            object: toc.map(TocEntry::describe),
+            statement: dumpscript::sanitize::preview(text.as_bytes()),
+            message: e.message(),
+            code: e.code().map(str::to_string),
+        }))
+    }
+}
+
+/// One database's import, run by its coordinator task.
+pub(super) struct DatabaseJob {
+    pub(super) db: Arc<DbCtx>,
+    pub(super) entry: FileEntry,
+    pub(super) input: Input,
+    pub(super) target: ConnSpec,
+    pub(super) admin_db: String,
+    pub(super) snapshot_id: String,
+    pub(super) sched: Arc<Scheduler>,
+    pub(super) spool: Arc<SpoolAccount>,
+    pub(super) spool_dir: PathBuf,
+    /// Another database of this import holds a finished journal of this
+    /// snapshot: the previous run got as far as removing the journals.
+    pub(super) finishing: bool,
+}
+
+/// The journal key of a finished database.
+pub(super) const COMPLETE: &str = "complete";
+
+/// Post-data statements waiting for the data.
+pub(super) struct PostStatement {
+    pub(super) ordinal: usize,
+    pub(super) sql: String,
+    pub(super) line: u64,
+    pub(super) kind: PostKind,
+    pub(super) toc: Option<TocEntry>,
+}
+
+impl DatabaseJob {
+    pub(super) async fn run(self) -> Result<DatabaseImport, SnapshotError> {
+        let started = Instant::now();
+        let db = self.db.clone();
+        let name = db.database.clone();
+        let phase = |p: &str| {
+            db.event(ImportEvent::Phase {
+                db: name.clone(),
+                phase: p.to_string(),
+            })
+        };
+        db.event(ImportEvent::Planned {
+            db: name.clone(),
+            tables: self.entry.tables.len(),
+            bytes: self.entry.tables.iter().map(|t| t.bytes).sum(),
+        });
+        phase("checking the target");
+        self.ensure_database().await?;
+        let s0 = self.target.connect(&name).await?;
+        let journal = read_journal(&s0).await?;
+        let resumed = journal.is_some();
+        if let Some(j) = journal
+            .as_ref()
+            .filter(|j| j.snapshot == self.snapshot_id && j.done.contains_key(COMPLETE))
+        {
+            phase("done (by an earlier run)");
+            return Ok(self.finished_earlier(&j.done, started));
+        }
+        let done = match journal {
+            Some(j) if j.snapshot != self.snapshot_id => {
+                return Err(SnapshotError::TargetNotEmpty {
+                    db: name,
+                    detail: "holds an interrupted import of a different snapshot; run `src-snapshot reset` to start over".into(),
+                })
+            }
+            Some(j) => j.done,
+            None => {
+                let inv = pgload::admin::inventory(&s0, &name, || async { self.target.connect(&name).await }).await?;
+                if !inv.is_empty() && self.finishing {
+                    // An earlier run finished everything and was removing the journals.
+                    phase("done (by an earlier run)");
+                    return Ok(self.finished_earlier(&HashMap::new(), started));
+                }
+                if !inv.is_empty() {
+                    return Err(SnapshotError::TargetNotEmpty {
+                        db: name,
+                        detail: format!(
+                            "already holds {} tables (e.g. {}) and no interrupted import; if a finished import, check it with `src-snapshot compare`; to load again, run `src-snapshot reset` first",
+                            inv.tables,
+                            inv.sample_tables.join(", ")
+                        ),
+                    });
+                }
+                HashMap::new()
+            }
+        };
+        let sanitize = sanitizer_for(&s0).await?;
+        for s in db.settings() {
+            s0.batch_execute(&s)
+                .await
+                .map_err(|e| SnapshotError::Pg(pgload_query_err(&s, e)))?;
+        }
+
+        // Start reading.
+        remove_stale_spools(&self.spool_dir, db.role.yaml_key());
+        let spool_dir = self
+            .spool_dir
+            .join(format!("{}-{}", db.role.yaml_key(), std::process::id()));
+        let (tx, mut rx) = mpsc::channel::<ReaderEvent>(64);
+        let reader = Reader {
+            label: db.label.clone(),
+            sanitize,
+            done: done.keys().cloned().collect(),
+            local: match &self.input {
+                Input::File { path, .. } => Some(path.clone()),
+                Input::Object { .. } => None,
+            },
+            spool_dir: spool_dir.clone(),
+            spool: self.spool.clone(),
+            tx,
+        };
+        let (read_handle, pump) = self.start_reading(reader, &spool_dir)?;
+
+        phase("schema");
+        let mut pre_data_done = done.contains_key("pre-data");
+        let mut in_txn = false;
+        let mut pre_data_statements = 0usize;
+        let mut tables: Vec<TableImport> = Vec::new();
+        let mut table_jobs = Vec::new();
+        let mut data_statements: Vec<(String, u64, Option<TocEntry>)> = Vec::new();
+        let mut sequences: Vec<(String, u64)> = Vec::new();
+        let mut post: Vec<PostStatement> = Vec::new();
+        let mut removed = Vec::new();
+        let expected = &self.entry.tables;
+        let mut failure: Option<SnapshotError> = None;
+        while let Some(ev) = rx.recv().await {
+            let r: Result<(), SnapshotError> = async {
+                match ev {
+                    ReaderEvent::Setting { sql, line } => {
+                        s0.batch_execute(&sql)
+                            .await
+                            .map_err(|e| db.sql_error(line, None, &sql, &pgload_query_err(&sql, e)))?;
+                        if let Ok(mut s) = db.settings.lock() {
+                            s.push(sql);
+                        }
+                    }
+                    ReaderEvent::PreData { sql, line, toc } => {
+                        if !pre_data_done {
+                            if !in_txn {
+                                s0.batch_execute("BEGIN").await.map_err(|e| pg(&e))?;
+                                s0.batch_execute(&create_journal_sql(&self.snapshot_id))
+                                    .await
+                                    .map_err(|e| pg(&e))?;
+                                in_txn = true;
+                            }
+                            pre_data_statements += 1;
+                            if let Err(e) = s0.batch_execute(&sql).await {
+                                let _ = s0.batch_execute("ROLLBACK").await;
+                                in_txn = false;
+                                return Err(db.sql_error(line, toc.as_ref(), &sql, &pgload_query_err(&sql, e)));
+                            }
+                        }
+                    }
+                    ReaderEvent::Table { ordinal, table, columns, line, data } => {
+                        self.commit_pre_data(&s0, &mut pre_data_done, &mut in_txn).await?;
+                        let want = expected.get(ordinal).filter(|t| t.table == table).cloned().ok_or_else(|| {
+                            SnapshotError::Mismatch {
+                                object: db.label.clone(),
+                                detail: format!(
+                                    "line {line}: table {table} is COPY block {} of the dump, which the manifest does not list there",
+                                    ordinal + 1
+                                ),
+                            }
+                        })?;
+                        let key = table_key(ordinal, &table);
+                        match (data, done.get(&key)) {
+                            (_, Some((rows, _))) => {
+                                db.event(ImportEvent::TableDone {
+                                    db: db.database.clone(),
+                                    table: table.clone(),
+                                    rows: *rows as u64,
+                                    resumed: true,
+                                    bytes: want.bytes,
+                                });
+                                tables.push(TableImport {
+                                    table,
+                                    rows: *rows as u64,
+                                    expected_rows: want.rows,
+                                    bytes: want.bytes,
+                                    seconds: 0.0,
+                                    resumed: true,
+                                });
+                            }
+                            (Some(source), None) => {
+                                let priority = source.len();
+                                let (reply, rx) = oneshot::channel();
+                                self.sched.push(
+                                    priority,
+                                    Work::Table {
+                                        db: db.clone(),
+                                        key,
+                                        columns,
+                                        whole_table: expected.iter().filter(|t| t.table == table).count() == 1,
+                                        expected: want,
+                                        source,
+                                        spool: self.spool.clone(),
+                                    },
+                                    reply,
+                                );
+                                table_jobs.push(rx);
+                            }
+                            (None, None) => {
+                                return Err(SnapshotError::Task(format!("no data source for table {table}")));
+                            }
+                        }
+                    }
+                    ReaderEvent::DataStatement { sql, line, toc } => {
+                        self.commit_pre_data(&s0, &mut pre_data_done, &mut in_txn).await?;
+                        data_statements.push((sql, line, toc));
+                    }
+                    ReaderEvent::Sequence { sql, line } => {
+                        self.commit_pre_data(&s0, &mut pre_data_done, &mut in_txn).await?;
+                        sequences.push((sql, line));
+                    }
+                    ReaderEvent::Post { sql, line, kind, toc } => {
+                        let ordinal = post.len();
+                        post.push(PostStatement {
+                            ordinal,
+                            sql,
+                            line,
+                            kind,
+                            toc,
+                        });
+                    }
+                    ReaderEvent::Removed(c) => removed.push(c),
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = r {
+                failure = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read_result = read_handle
+            .await
+            .map_err(|e| SnapshotError::Task(e.to_string()))?;
+        let pumped = match pump {
+            Some(p) => Some(p.await.map_err(|e| SnapshotError::Task(e.to_string()))?),
+            None => None,
+        };
+        let cleanup = || {
+            let _ = std::fs::remove_dir_all(&spool_dir);
+        };
+        if let Some(e) = failure {
+            cleanup();
+            return Err(e);
+        }
+        // A download error explains a truncated read better than the lexer does.
+        let (bytes_read, crc) = match pumped {
+            Some(Err(e)) => {
+                cleanup();
+                return Err(e);
+            }
+            Some(Ok(sums)) => sums,
+            None => match &read_result {
+                Ok(sums) => *sums,
+                Err(_) => (0, 0),
+            },
+        };
+        if let Err(e) = read_result {
+            cleanup();
+            return Err(e);
+        }
+        let (want_size, want_crc) = match &self.input {
+            Input::File { size, crc32c, .. } | Input::Object { size, crc32c, .. } => (*size, crc32c.clone()),
+        };
+        if bytes_read != want_size || crc32c_base64(crc) != want_crc {
+            cleanup();
+            return Err(SnapshotError::Mismatch {
+                object: db.label.clone(),
+                detail: format!(
+                    "read {bytes_read} bytes with crc32c {}, the manifest says {want_size} bytes with crc32c {want_crc}; the tables loaded so far matched their fingerprints, but the import stops here",
+                    crc32c_base64(crc)
+                ),
+            });
+        }
+        self.commit_pre_data(&s0, &mut pre_data_done, &mut in_txn).await?;
+
+        phase("data");
+        let mut first_error = None;
+        for rx in table_jobs {
+            match rx.await {
+                Ok(Ok(WorkOutput::Table(t))) => tables.push(t),
+                Ok(Ok(WorkOutput::Statement)) => {}
+                Ok(Err(e)) => {
+                    if first_error.is_none() {
+                        first_error = Some(e);
+                    }
+                }
+                Err(_) => {
+                    if first_error.is_none() {
+                        first_error = Some(SnapshotError::Task("a loader stopped".into()));
+                    }
+                }
+            }
+        }
+        cleanup();
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if !data_statements.is_empty() && !done.contains_key("data-statements") {
+            let sql: String = data_statements.iter().map(|(s, _, _)| format!("{s}\n")).collect();
+            let (_, line, toc) = &data_statements[0];
+            execute_journaled(&s0, &sql, "data-statements")
+                .await
+                .map_err(|e| db.sql_error(*line, toc.as_ref(), &sql, &e))?;
+        }
+        phase("sequences");
+        for (sql, line) in &sequences {
+            s0.batch_execute(sql)
+                .await
+                .map_err(|e| db.sql_error(*line, None, sql, &pgload_query_err(sql, e)))?;
+        }
+
+        let sizes: HashMap<String, u64> = expected.iter().map(|t| (t.table.clone(), t.bytes)).collect();
+        let mut post_run = 0;
+        let mut post_resumed = 0;
+        for (label, kinds) in [
+            (
+                "indexes and constraints",
+                &[PostKind::Index, PostKind::Constraint][..],
+            ),
+            ("foreign keys", &[PostKind::ForeignKey][..]),
+        ] {
+            phase(label);
+            let mut waits = Vec::new();
+            for p in post.iter().filter(|p| kinds.contains(&p.kind)) {
+                let key = format!("post:{}", p.ordinal);
+                if done.contains_key(&key) {
+                    post_resumed += 1;
+                    continue;
+                }
+                let (reply, rx) = oneshot::channel();
+                self.sched.push(
+                    statement_table(&p.sql)
+                        .and_then(|t| sizes.get(&t).copied())
+                        .unwrap_or(0),
+                    Work::Statement {
+                        db: db.clone(),
+                        sql: p.sql.clone(),
+                        key: Some(key),
+                        line: p.line,
+                        toc: p.toc.clone(),
+                    },
+                    reply,
+                );
+                waits.push(rx);
+                post_run += 1;
+            }
+            wait_all(waits).await?;
+        }
+        phase("triggers and the rest");
+        for p in post.iter().filter(|p| p.kind == PostKind::Other) {
+            let key = format!("post:{}", p.ordinal);
+            if done.contains_key(&key) {
+                post_resumed += 1;
+                continue;
+            }
+            execute_journaled(&s0, &p.sql, &key)
+                .await
+                .map_err(|e| db.sql_error(p.line, p.toc.as_ref(), &p.sql, &e))?;
+            post_run += 1;
+        }
+        if !done.contains_key("analyze") {
+            phase("analyze");
+            let mut waits = Vec::new();
+            let mut seen = HashSet::new();
+            for t in expected {
+                if !seen.insert(t.table.clone()) {
+                    continue;
+                }
+                let (reply, rx) = oneshot::channel();
+                self.sched.push(
+                    t.bytes,
+                    Work::Statement {
+                        db: db.clone(),
+                        sql: format!("ANALYZE {}", pgload::quote_qualified(&t.table)),
+                        key: None,
+                        line: t.line,
+                        toc: None,
+                    },
+                    reply,
+                );
+                waits.push(rx);
+            }
+            wait_all(waits).await?;
+            s0.batch_execute(&journal_insert_sql("analyze", 0, 0))
+                .await
+                .map_err(|e| pg(&e))?;
+        }
+        // The journal goes once every database is done (see `import`): until
+        // then a rerun must be able to tell a finished database from a foreign one.
+        s0.batch_execute(&journal_insert_sql(COMPLETE, 0, 0))
+            .await
+            .map_err(|e| pg(&e))?;
+        tables.sort_by(|a, b| a.table.cmp(&b.table));
+        phase("done");
+        Ok(DatabaseImport {
+            role: db.role.yaml_key().to_string(),
+            database: db.database.clone(),
+            source: db.label.clone(),
+            tables,
+            pre_data_statements,
+            post_data_statements: post_run,
+            post_data_resumed: post_resumed,
+            removed,
+            bytes_read,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed,
+        })
+    }
+
+    /// The report of a database an earlier run finished.
+    pub(super) fn finished_earlier(
+        &self,
+        done: &HashMap<String, (i64, i64)>,
+        started: Instant,
+    ) -> DatabaseImport {
+        let tables = self
+            .entry
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TableImport {
+                table: t.table.clone(),
+                rows: done
+                    .get(&table_key(i, &t.table))
+                    .map_or(t.rows, |(r, _)| *r as u64),
+                expected_rows: t.rows,
+                bytes: t.bytes,
+                seconds: 0.0,
+                resumed: true,
+            })
+            .collect();
+        DatabaseImport {
+            role: self.db.role.yaml_key().to_string(),
+            database: self.db.database.clone(),
+            source: self.db.label.clone(),
+            tables,
+            pre_data_statements: 0,
+            post_data_statements: 0,
+            post_data_resumed: 0,
+            removed: Vec::new(),
+            bytes_read: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed: true,
+        }
+    }
+
+    /// Creates the target database when it does not exist.
+    pub(super) async fn ensure_database(&self) -> Result<(), SnapshotError> {
+        let name = &self.db.database;
+        let admin = self.target.connect(&self.admin_db).await?;
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[name])
+            .await
+            .map_err(|e| pg(&e))?
+            .is_some();
+        if !exists {
+            pgload::admin::create_database(&admin, name).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn commit_pre_data(
+        &self,
+        s0: &Client,
+        done: &mut bool,
+        in_txn: &mut bool,
+    ) -> Result<(), SnapshotError> {
+        if *done {
+            return Ok(());
+        }
+        if !*in_txn {
+            s0.batch_execute("BEGIN").await.map_err(|e| pg(&e))?;
+            s0.batch_execute(&create_journal_sql(&self.snapshot_id))
+                .await
+                .map_err(|e| pg(&e))?;
+        }
+        s0.batch_execute(&journal_insert_sql("pre-data", 0, 0))
+            .await
+            .map_err(|e| pg(&e))?;
+        s0.batch_execute("COMMIT").await.map_err(|e| pg(&e))?;
+        *in_txn = false;
+        *done = true;
+        Ok(())
+    }
+
+    /// Starts the reader thread (and, for an object, the download feeding
+    /// it). The reader returns the bytes and CRC32C it read from a file; the
+    /// download returns those of the object.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn start_reading(
+        &self,
+        reader: Reader,
+        spool_dir: &Path,
+    ) -> Result<
+        (
+            tokio::task::JoinHandle<Result<(u64, u32), SnapshotError>>,
+            Option<tokio::task::JoinHandle<Result<(u64, u32), SnapshotError>>>,
+        ),
+        SnapshotError,
+    > {
+        match &self.input {
+            Input::File { path, .. } => {
+                let file = std::fs::File::open(path).map_err(|e| SnapshotError::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                let sums = Arc::new(Mutex::new((0u64, 0u32)));
+                let counted = CrcReader {
+                    inner: std::io::BufReader::with_capacity(READ_CHUNK, file),
+                    sums: sums.clone(),
+                };
+                let h = tokio::task::spawn_blocking(move || {
+                    reader.run(Box::new(counted))?;
+                    Ok(sums.lock().map(|s| *s).unwrap_or((0, 0)))
+                });
+                Ok((h, None))
+            }
+            Input::Object {
+                store, name, gzip, ..
+            } => {
+                std::fs::create_dir_all(spool_dir).map_err(|e| SnapshotError::Io {
+                    path: spool_dir.to_path_buf(),
+                    source: e,
+                })?;
+                let (tx, rx) = mpsc::channel::<Bytes>(16);
+                let gzip = *gzip;
+                let h = tokio::task::spawn_blocking(move || {
+                    let raw = BlockingReceiver {
+                        rx,
+                        cur: Bytes::new(),
+                    };
+                    let input: Box<dyn Read + Send> = if gzip {
+                        Box::new(std::io::BufReader::with_capacity(
+                            READ_CHUNK,
+                            flate2::read::MultiGzDecoder::new(raw),
+                        ))
+                    } else {
+                        Box::new(raw)
+                    };
+                    reader.run(input)?;
+                    Ok((0, 0))
+                });
+                let store = store.clone();
+                let name = name.clone();
+                let pump = tokio::spawn(async move {
+                    let mut stream = store
+                        .read(&name)
+                        .await
+                        .map_err(|e| SnapshotError::bucket(&name, e))?;
+                    let (mut size, mut crc) = (0u64, 0u32);
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = chunk.map_err(|e| SnapshotError::bucket(&name, e))?;
+                        size += chunk.len() as u64;
+                        crc = crc32c::crc32c_append(crc, &chunk);
+                        // A closed channel means the reader stopped; its error tells why.
+                        if tx.send(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok((size, crc))
+                });
+                Ok((h, Some(pump)))
+            }
+        }
+    }
+}
+
+/// Removes spool folders of earlier runs that are no longer running (a
+/// killed import leaves its spool behind; the rerun reads the data again).
+pub(super) fn remove_stale_spools(dir: &Path, role: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&format!("{role}-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+pub(super) async fn wait_all(
+    waits: Vec<oneshot::Receiver<Result<WorkOutput, SnapshotError>>>,
+) -> Result<(), SnapshotError> {
+    let mut first = None;
+    for rx in waits {
+        let r = rx
+            .await
+            .unwrap_or_else(|_| Err(SnapshotError::Task("a loader stopped".into())));
+        if let Err(e) = r {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+pub(super) fn pg(e: &pgload::DriverError) -> SnapshotError {
+    SnapshotError::Pg(PgError::Query {
+        what: "import bookkeeping".into(),
+        message: match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()),
+            None => e.to_string(),
+        },
+        code: e.code().map(|c| c.code().to_string()),
+    })
+}
+
+/// A [`PgError`] for a statement of the dump.
+pub(super) fn pgload_query_err(sql: &str, e: pgload::DriverError) -> PgError {
+    PgError::query(dumpscript::sanitize::preview(sql.as_bytes()), e)
+}
+
+/// The sanitizer for this target: its version, and the extensions the
+/// connected user can create there.
+pub(super) async fn sanitizer_for(client: &Client) -> Result<SanitizeOptions, SnapshotError> {
+    let info = pgload::server_info(client).await?;
+    let extensions = match pgload::catalog::creatable_extensions(client).await? {
+        None => ExtensionPolicy::All,
+        Some(also) => ExtensionPolicy::Trusted { also },
+    };
+    Ok(SanitizeOptions {
+        profile: Profile::Cloudsql,
+        target_major: info.major,
+        extensions,
+    })
+}
+
+/// The table a post-data statement works on (`CREATE INDEX … ON t`,
+/// `ALTER TABLE [ONLY] t …`), for scheduling big ones first.
+pub(super) fn statement_table(sql: &str) -> Option<String> {
+    let toks = dumpscript::tokens::tokenize(sql.as_bytes()).ok()?;
+    let mut i = if toks.first()?.is_kw("ALTER") {
+        2
+    } else {
+        toks.iter().position(|t| t.is_kw("ON"))? + 1
+    };
+    while toks
+        .get(i)
+        .is_some_and(|t| t.is_kw("ONLY") || t.is_kw("IF") || t.is_kw("EXISTS"))
+    {
+        i += 1;
+    }
+    let first = toks.get(i)?.ident()?;
+    match (toks.get(i + 1), toks.get(i + 2).and_then(|t| t.ident())) {
+        (Some(dumpscript::tokens::Token::Punct('.')), Some(second)) => Some(format!("{first}.{second}")),
+        _ => Some(format!("public.{first}")),
+    }
+}
