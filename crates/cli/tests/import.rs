@@ -384,6 +384,91 @@ fn a_damaged_object_is_refused_before_loading() {
 }
 
 #[test]
+fn changed_table_data_is_refused_and_not_committed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump17", &dir);
+    let flag = format!("-dir={}", dir.display());
+    // The manifest is written first, then one value changes (same size).
+    run_ok(
+        cmd()
+            .args(["fingerprint", "--json"])
+            .arg(dir.join("codeinsights.sql")),
+    );
+    let t = Target::new("imp_tamper");
+    let out = output(t.cmd("compare").arg(&flag));
+    assert_ne!(out.status.code(), Some(0), "nothing is loaded yet");
+    let path = dir.join("codeinsights.sql");
+    let text = std::fs::read_to_string(&path).expect("dump");
+    assert!(
+        dir.join("manifest.json").exists(),
+        "compare wrote the manifest of the folder"
+    );
+    let changed = text.replacen("2023-05-01 00:00:00+00\t40.5", "2023-05-01 00:00:00+00\t41.5", 1);
+    assert_ne!(changed, text);
+    std::fs::write(&path, changed).expect("write");
+    let out = output(t.cmd("import").arg(&flag));
+    assert_eq!(out.status.code(), Some(2), "{}", testkit::describe_output(&out));
+    // Caught by the file's checksum or by the table's fingerprint, whichever comes first.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codeinsights.sql") && err.contains("does not match the manifest")
+            || err.contains("public.series_points") && err.contains("manifest says"),
+        "{err}"
+    );
+    // The changed table was not committed: nothing half-loaded stays.
+    let rows = t.superuser_psql(2, "SELECT count(*) FROM public.series_points");
+    assert_eq!(rows.trim(), "0");
+
+    // The file intact but the manifest's fingerprint of one table wrong: the
+    // file's checksum passes, the table's check refuses it before commit.
+    std::fs::write(&path, &text).expect("restore");
+    let manifest_path = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    for f in m["files"].as_array_mut().expect("files") {
+        for tb in f["tables"].as_array_mut().expect("tables") {
+            if tb["table"] == "public.series_points" {
+                tb["hash"] = serde_json::json!("0123456789abcdef0123456789abcdef");
+            }
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).expect("json")).expect("write");
+    let t = Target::new("imp_tamper2");
+    let out = output(t.cmd("import").arg(&flag));
+    assert_eq!(out.status.code(), Some(2), "{}", testkit::describe_output(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public.series_points") && err.contains("manifest says"),
+        "{err}"
+    );
+    let rows = t.superuser_psql(2, "SELECT count(*) FROM public.series_points");
+    assert_eq!(rows.trim(), "0");
+}
+
+#[test]
+fn a_tiny_spool_budget_still_loads_from_a_bucket() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump18", &dir);
+    let flag = upload_to_folder_bucket(&dir, tmp.path(), &["--gzip"]);
+    let t = Target::new("imp_spool");
+    let spool = tmp.path().join("spool");
+    let out = output(
+        t.cmd("import")
+            .arg(&flag)
+            .args(["--jobs=1", "--spool-limit-gib=0"])
+            .arg(format!("--spool-dir={}", spool.display())),
+    );
+    assert!(out.status.success(), "{}", testkit::describe_output(&out));
+    assert_compare_equal(&t, &flag, &[], "tiny spool budget");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spool files are removed: {left:?}");
+}
+
+#[test]
 fn a_failing_statement_is_named_and_the_rerun_continues() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("snap");

@@ -103,6 +103,8 @@ pub fn run(cmd: ImportCmd, g: &Globals) -> anyhow::Result<u8> {
             }
         }
     });
+    // A reader stopped by a failure elsewhere may still be blocked on I/O: don't wait for it.
+    rt.shutdown_background();
     let report =
         report.with_context(|| format!("importing {} into {}", source.describe(), target.describe("…")))?;
     if g.json {

@@ -314,7 +314,7 @@ impl DatabaseJob {
             return Err(SnapshotError::Mismatch {
                 object: db.label.clone(),
                 detail: format!(
-                    "read {bytes_read} bytes with crc32c {}, the manifest says {want_size} bytes with crc32c {want_crc}; the tables loaded so far matched their fingerprints, but the import stops here",
+                    "read {bytes_read} bytes with crc32c {}, the manifest says {want_size} bytes with crc32c {want_crc}; each table committed so far matched its fingerprint; the import stops here",
                     crc32c_base64(crc)
                 ),
             });

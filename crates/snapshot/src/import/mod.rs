@@ -316,6 +316,7 @@ pub async fn import(
                 // Fail fast: stop the other databases (their open transactions roll back).
                 errors.push(e);
                 sched.close();
+                spool.close();
                 for t in pending.iter() {
                     t.abort();
                 }

@@ -60,7 +60,8 @@ pub(super) enum ReaderEvent {
 
 /// The byte budget for spool files, shared by all databases.
 pub(super) struct SpoolAccount {
-    pub(super) used: Mutex<u64>,
+    /// Bytes spooled and not yet loaded; true once the import stops.
+    pub(super) used: Mutex<(u64, bool)>,
     pub(super) freed: Condvar,
     pub(super) limit: u64,
 }
@@ -68,7 +69,7 @@ pub(super) struct SpoolAccount {
 impl SpoolAccount {
     pub(super) fn new(limit: u64) -> Self {
         SpoolAccount {
-            used: Mutex::new(0),
+            used: Mutex::new((0, false)),
             freed: Condvar::new(),
             limit,
         }
@@ -78,7 +79,7 @@ impl SpoolAccount {
     /// loading, and each frees its share when done).
     pub(super) fn wait_for_room(&self) {
         if let Ok(mut used) = self.used.lock() {
-            while *used > 0 && *used >= self.limit {
+            while used.0 > 0 && used.0 >= self.limit && !used.1 {
                 match self.freed.wait(used) {
                     Ok(g) => used = g,
                     Err(_) => return,
@@ -89,13 +90,21 @@ impl SpoolAccount {
 
     pub(super) fn add(&self, n: u64) {
         if let Ok(mut used) = self.used.lock() {
-            *used += n;
+            used.0 += n;
         }
     }
 
     pub(super) fn release(&self, n: u64) {
         if let Ok(mut used) = self.used.lock() {
-            *used = used.saturating_sub(n);
+            used.0 = used.0.saturating_sub(n);
+        }
+        self.freed.notify_all();
+    }
+
+    /// The import stops: nobody waits for room any more.
+    pub(super) fn close(&self) {
+        if let Ok(mut used) = self.used.lock() {
+            used.1 = true;
         }
         self.freed.notify_all();
     }

@@ -263,11 +263,10 @@ pub(super) async fn run_work(client: &Client, work: Work) -> Result<WorkOutput, 
             })
             .await;
             let _ = feeder.await;
+            // Loaded or not, the spooled copy goes: a rerun reads the data again.
             if let DataSource::Spool { path, len } = &source {
-                if result.is_ok() {
-                    let _ = std::fs::remove_file(path);
-                    spool.release(*len);
-                }
+                let _ = std::fs::remove_file(path);
+                spool.release(*len);
             }
             let rows = result.map_err(|e| {
                 SnapshotError::Sql(Box::new(SqlFailure {
