@@ -16,16 +16,21 @@ use testkit::{CloudSqlDb, PgServer};
 
 /// A Cloud-SQL-like user on the PG 16 target, and unique names for the three databases.
 struct Target {
+    server: &'static PgServer,
     db: CloudSqlDb,
     names: [String; 3],
 }
 
 impl Target {
     fn new(prefix: &str) -> Target {
-        let server = PgServer::shared(16);
+        Target::on(PgServer::shared(16), prefix)
+    }
+
+    fn on(server: &'static PgServer, prefix: &str) -> Target {
         let base = server.unique_name(prefix);
         let db = server.create_cloudsql_database(&base);
         Target {
+            server,
             names: [format!("{base}_fe"), format!("{base}_ci"), format!("{base}_cn")],
             db,
         }
@@ -57,7 +62,7 @@ impl Target {
     }
 
     fn superuser_psql(&self, i: usize, sql: &str) -> String {
-        PgServer::shared(16).psql(&self.names[i], sql)
+        self.server.psql(&self.names[i], sql)
     }
 }
 
@@ -759,4 +764,53 @@ fn via_gcloud_prints_and_runs_cloud_sqls_importer_one_at_a_time() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without the cloudsql sanitizer"));
+}
+
+#[test]
+fn the_target_restarting_mid_import_then_a_rerun_is_equal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    generated_source_snapshot(tmp.path(), &dir, 30 << 20);
+    let flag = format!("-dir={}", dir.display());
+    // A server of its own: restarting it must not disturb other tests.
+    let server: &'static PgServer = Box::leak(Box::new(PgServer::start(16)));
+    let t = Target::on(server, "imp_restart");
+    let mut child = t
+        .cmd("import")
+        .arg(&flag)
+        .arg("--jobs=2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn import");
+    // Restart once some tables are in, before the end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = server.try_psql(&t.names[0], "SELECT count(*) FROM src_snapshot_import.journal");
+        let done: u64 = String::from_utf8_lossy(&n.stdout).trim().parse().unwrap_or(0);
+        if done >= 20 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.restart();
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        eprintln!("the import finished before the restart took effect");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("error: importing"), "a clear error: {err}");
+    }
+    let report = import_ok(&t, &flag, &[], "after the restart");
+    assert!(
+        out.status.success()
+            || report["databases"]
+                .as_array()
+                .expect("dbs")
+                .iter()
+                .any(|d| d["resumed"] == true),
+        "{report:#}"
+    );
+    assert_compare_equal(&t, &flag, &[], "after the restart");
 }

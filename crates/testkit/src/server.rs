@@ -364,6 +364,27 @@ impl PgServer {
         self.version = v;
     }
 
+    /// Restarts the server with a fast shutdown (open sessions are cut, as
+    /// in a failover or a managed instance's maintenance), on the same port.
+    pub fn restart(&self) {
+        let mut pg_ctl = Command::new(self.bin.join("pg_ctl"));
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.log_path())
+            .args(["-w", "-t", "60", "-m", "fast", "restart"]);
+        let mut cmd = Command::new("setsid");
+        cmd.arg(pg_ctl.get_program()).args(pg_ctl.get_args());
+        let out = output_of(as_pg_user(&mut cmd, &self.dir));
+        assert!(
+            out.status.success(),
+            "testkit: restarting {} failed: {}",
+            self.label(),
+            describe_output(&out)
+        );
+    }
+
     /// Stop synchronously with pg_ctl (used when the watchdog did not do it).
     fn stop_directly(&self) {
         if !self.data.join("postmaster.pid").exists() {
