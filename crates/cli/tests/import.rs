@@ -775,7 +775,7 @@ fn the_target_restarting_mid_import_then_a_rerun_is_equal() {
     // A server of its own: restarting it must not disturb other tests.
     let server: &'static PgServer = Box::leak(Box::new(PgServer::start(16)));
     let t = Target::on(server, "imp_restart");
-    let mut child = t
+    let child = t
         .cmd("import")
         .arg(&flag)
         .arg("--jobs=2")
