@@ -814,3 +814,40 @@ fn the_target_restarting_mid_import_then_a_rerun_is_equal() {
     );
     assert_compare_equal(&t, &flag, &[], "after the restart");
 }
+
+#[test]
+fn the_password_reaches_no_output_even_with_debug_logs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    saved_snapshot("pgdump16", &dir);
+    let flag = format!("-dir={}", dir.display());
+    let t = Target::new("imp_secret");
+    let pw = t.db.password.clone();
+    let mut outputs = Vec::new();
+    outputs.push(output(t.cmd("reset").args(["--yes", "-vv"])));
+    outputs.push(output(t.cmd("import").arg(&flag).args(["-vv", "--json"])));
+    outputs.push(output(t.cmd("compare").arg(&flag).args(["-vv", "--json"])));
+    // A wrong password: the error says so without either password.
+    let wrong = format!("{pw}-wrong");
+    outputs.push(output(t.cmd("compare").arg(&flag).env("PGPASSWORD", &wrong)));
+    let last = outputs.last().expect("output");
+    assert_eq!(last.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&last.stderr).contains("password"),
+        "{}",
+        testkit::describe_output(last)
+    );
+    for out in &outputs {
+        let text = testkit::describe_output(out);
+        assert!(!text.contains(&pw), "the password was printed: {text}");
+    }
+    // Nor anything the tool wrote.
+    for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&pw),
+            "{} holds the password",
+            entry.path().display()
+        );
+    }
+}
