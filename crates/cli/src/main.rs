@@ -72,6 +72,8 @@ enum Command {
     Notice(commands::notice::NoticeCmd),
     /// Check the runbook's requirements: versions, token, encryption, notice, databases, pg_dump, disk space.
     Preflight(commands::preflight::PreflightCmd),
+    /// The migrator command that brings the imported databases to the target version (up or upgrade --from --to).
+    UpgradePlan(commands::upgrade_plan::UpgradePlanCmd),
 }
 
 /// What every command gets besides its own flags.
@@ -148,6 +150,7 @@ fn main() -> ExitCode {
         Command::Test(c) => commands::test::run(c, &globals),
         Command::Notice(c) => commands::notice::run(c, &globals),
         Command::Preflight(c) => commands::preflight::run(c, &globals),
+        Command::UpgradePlan(c) => commands::upgrade_plan::run(c, &globals),
     };
     match result {
         Ok(code) => ExitCode::from(code),

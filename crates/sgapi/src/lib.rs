@@ -43,6 +43,7 @@ pub mod ops;
 pub mod preflight;
 pub mod summary;
 pub mod time;
+pub mod upgrade;
 pub mod version;
 
 pub use acceptance::{

@@ -58,6 +58,92 @@ impl ProductVersion {
     }
 }
 
+/// A string that is no Sourcegraph version at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{given:?} is not a Sourcegraph version: expected [v]MAJOR.MINOR[.PATCH] (5.1.0, v5.3.12303) or a dev build (0.0.0+dev)"
+)]
+pub struct VersionError {
+    /// What was given.
+    pub given: String,
+}
+
+impl ProductVersion {
+    /// Parses strictly, for planning: a release by the migrator's rule
+    /// `^v?(\d+)\.(\d+)(?:\.(\d+))?$` (a `-rc.N` suffix allowed), a dev
+    /// build (`0.0.0`, `…+dev`) or an insiders build
+    /// (`213721_2023-06-12_5.0-abc123`). Anything else is refused.
+    ///
+    /// # Errors
+    /// [`VersionError`] naming the string.
+    pub fn parse_strict(s: &str) -> Result<ProductVersion, VersionError> {
+        let err = || VersionError { given: s.to_string() };
+        let t = s.trim();
+        if let Some(core) = t.strip_suffix("+dev") {
+            return strict_core(core)
+                .map(|_| ProductVersion::Dev(t.to_string()))
+                .ok_or_else(err);
+        }
+        if is_insiders(t) {
+            return Ok(ProductVersion::Dev(t.to_string()));
+        }
+        let core = match t.split_once("-rc") {
+            Some((core, n))
+                if !n.is_empty() && n.trim_start_matches('.').bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                core
+            }
+            Some(_) => return Err(err()),
+            None => t,
+        };
+        match strict_core(core).ok_or_else(err)? {
+            Version {
+                major: 0,
+                minor: 0,
+                patch: 0,
+            } => Ok(ProductVersion::Dev(t.to_string())),
+            v => Ok(ProductVersion::Release(v)),
+        }
+    }
+}
+
+/// `v?MAJOR.MINOR[.PATCH]` and nothing else.
+fn strict_core(s: &str) -> Option<Version> {
+    let s = s.strip_prefix('v').unwrap_or(s);
+    let mut parts = s.split('.');
+    let num = |p: Option<&str>| {
+        p.filter(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|x| x.parse::<u32>().ok())
+    };
+    let major = num(parts.next())?;
+    let minor = num(parts.next())?;
+    let patch = match parts.next() {
+        Some(p) => num(Some(p))?,
+        None => 0,
+    };
+    parts.next().is_none().then_some(Version { major, minor, patch })
+}
+
+/// Insiders builds: `BUILD_YYYY-MM-DD_…`, e.g. `213721_2023-06-12_5.0-abc123`.
+fn is_insiders(s: &str) -> bool {
+    let mut parts = s.splitn(3, '_');
+    let (Some(build), Some(date), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let digits = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_digit());
+    let date_ok = {
+        let d: Vec<&str> = date.split('-').collect();
+        d.len() == 3 && digits(d[0], 4) && digits(d[1], 2) && digits(d[2], 2)
+    };
+    !build.is_empty()
+        && build.bytes().all(|b| b.is_ascii_digit())
+        && date_ok
+        && !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
 /// Parses `^v?(\d+)\.(\d+)(?:\.(\d+))?` (the migrator's rule), allowing a
 /// `+build` or `-rc` suffix after it.
 pub fn parse_release(s: &str) -> Option<Version> {
@@ -128,6 +214,58 @@ mod tests {
             ProductVersion::Dev(_)
         ));
         assert!(v(3, 19, 9) < v(3, 20, 0) && v(3, 20, 0) < v(4, 0, 0));
+    }
+
+    #[test]
+    fn strict_parsing_refuses_garbage() {
+        let rel = |s: &str| ProductVersion::parse_strict(s).ok().and_then(|p| p.release());
+        assert_eq!(rel("5.1.0").map(|v| (v.major, v.minor, v.patch)), Some((5, 1, 0)));
+        assert_eq!(
+            rel("v5.3.12303").map(|v| (v.major, v.minor, v.patch)),
+            Some((5, 3, 12303))
+        );
+        assert_eq!(
+            rel(" 6.12 ").map(|v| (v.major, v.minor, v.patch)),
+            Some((6, 12, 0))
+        );
+        assert_eq!(rel("5.0.0-rc.1").map(|v| (v.major, v.minor)), Some((5, 0)));
+        for dev in [
+            "0.0.0+dev",
+            "0.0.0",
+            "5.3.1+dev",
+            "213721_2023-06-12_5.0-abc123",
+            "169135_2022-08-25_a2b623dce148",
+        ] {
+            assert!(
+                matches!(ProductVersion::parse_strict(dev), Ok(ProductVersion::Dev(_))),
+                "{dev}"
+            );
+        }
+        for bad in [
+            "",
+            "five",
+            "5",
+            "5.",
+            ".5",
+            "5.1.0.0",
+            "v",
+            "vv5.1",
+            "5.1.x",
+            "5.1-beta",
+            "5.1.0+build",
+            "-5.1",
+            "5.1.0 junk",
+            "99999999999.1",
+            "x_2023-06-12_abc",
+            "1_2023-6-12_abc",
+            "+dev",
+        ] {
+            let e = ProductVersion::parse_strict(bad).expect_err(bad);
+            assert!(
+                e.to_string().contains("is not a Sourcegraph version"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod import;
 pub mod manifest;
 pub mod reset;
 pub mod stream;
+pub mod upgrade;
 pub mod upload;
 pub mod verify;
 

@@ -76,27 +76,40 @@ pub fn run(cmd: ImportCmd, g: &Globals) -> anyhow::Result<u8> {
     let report = rt.block_on(async {
         let work = import(&source, &target, &opts, tx);
         tokio::pin!(work);
-        let mut tasks = HashMap::new();
+        let mut dbs: HashMap<String, DbProgress> = HashMap::new();
         loop {
             tokio::select! {
                 r = &mut work => break r,
                 Some(ev) = rx.recv() => match ev {
-                    ImportEvent::Planned { db, bytes, .. } => {
-                        tasks.insert(db.clone(), progress.task(&db, Some(bytes)));
+                    ImportEvent::Planned { db, bytes, tables } => {
+                        let task = progress.task(&db, Some(bytes));
+                        dbs.insert(db, DbProgress { task, phase: String::new(), active: Vec::new(), done: 0, total: tables });
                     }
                     ImportEvent::Phase { db, phase } => {
-                        if let Some(t) = tasks.get(&db) {
-                            t.message(&phase);
+                        if let Some(p) = dbs.get_mut(&db) {
+                            p.phase = phase;
+                            p.show();
                         }
                     }
                     ImportEvent::Progress { db, bytes } => {
-                        if let Some(t) = tasks.get(&db) {
-                            t.add(bytes);
+                        if let Some(p) = dbs.get(&db) {
+                            p.task.add(bytes);
                         }
                     }
-                    ImportEvent::TableDone { db, bytes, resumed, .. } => {
-                        if let (Some(t), true) = (tasks.get(&db), resumed) {
-                            t.add(bytes);
+                    ImportEvent::TableStarted { db, table } => {
+                        if let Some(p) = dbs.get_mut(&db) {
+                            p.active.push(table);
+                            p.show();
+                        }
+                    }
+                    ImportEvent::TableDone { db, table, bytes, resumed, .. } => {
+                        if let Some(p) = dbs.get_mut(&db) {
+                            if resumed {
+                                p.task.add(bytes);
+                            }
+                            p.active.retain(|t| *t != table);
+                            p.done += 1;
+                            p.show();
                         }
                     }
                 },
@@ -181,6 +194,28 @@ pub fn run(cmd: ImportCmd, g: &Globals) -> anyhow::Result<u8> {
         report.seconds
     );
     Ok(exit::OK)
+}
+
+/// One database's progress line: its bar, phase, tables loading and done.
+struct DbProgress {
+    task: crate::render::Task,
+    phase: String,
+    active: Vec<String>,
+    done: usize,
+    total: usize,
+}
+
+impl DbProgress {
+    fn show(&self) {
+        let mut msg = format!("{} · {}/{} tables", self.phase, self.done, self.total);
+        if let Some(first) = self.active.first() {
+            msg.push_str(&format!(" · loading {first}"));
+            if self.active.len() > 1 {
+                msg.push_str(&format!(" +{}", self.active.len() - 1));
+            }
+        }
+        self.task.message(&msg);
+    }
 }
 
 /// `--via=gcloud`: Cloud SQL's importer, one database at a time (it runs

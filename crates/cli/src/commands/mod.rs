@@ -11,6 +11,7 @@ pub mod restore;
 pub mod sanitize;
 pub mod summary;
 pub mod test;
+pub mod upgrade_plan;
 pub mod upload;
 pub mod verify;
 

@@ -135,6 +135,13 @@ pub enum ImportEvent {
         /// Bytes since the last event.
         bytes: u64,
     },
+    /// A table started loading.
+    TableStarted {
+        /// Target database.
+        db: String,
+        /// Table.
+        table: String,
+    },
     /// A table finished (or was already loaded by an earlier run).
     TableDone {
         /// Target database.

@@ -190,6 +190,10 @@ pub(super) async fn run_work(client: &Client, work: Work) -> Result<WorkOutput, 
             spool,
         } => {
             let started = Instant::now();
+            db.event(ImportEvent::TableStarted {
+                db: db.database.clone(),
+                table: expected.table.clone(),
+            });
             let kinds: Vec<ColumnKind> = expected
                 .types
                 .iter()
