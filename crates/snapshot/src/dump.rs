@@ -43,6 +43,10 @@ pub fn dump_databases(opts: &DumpOptions, progress: DumpProgress<'_>) -> Result<
         path: opts.dir.clone(),
         source,
     })?;
+    let stale = crate::fsutil::remove_stale_partials(&opts.dir);
+    if stale > 0 {
+        tracing::info!("removed {stale} partial dump(s) left by an interrupted run");
+    }
     let commands = dump_commands(opts.mode, &opts.targets, &opts.dir, &opts.pg_dump)?;
     let commands: Vec<(DbRole, DumpCommand)> = commands
         .into_iter()

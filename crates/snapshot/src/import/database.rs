@@ -627,7 +627,7 @@ pub(super) fn remove_stale_spools(dir: &Path, role: &str) {
         else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        if crate::fsutil::process_is_gone(pid) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
