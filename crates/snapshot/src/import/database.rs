@@ -59,6 +59,16 @@ pub(super) struct DatabaseJob {
     pub(super) finishing: bool,
 }
 
+/// What a target database holds before this run.
+pub(super) enum TargetState {
+    /// No tables: a fresh import.
+    Empty,
+    /// An interrupted import of this snapshot, with its finished units.
+    Interrupted(HashMap<String, (i64, i64)>),
+    /// Finished by an earlier run (units as far as still journaled).
+    Finished(HashMap<String, (i64, i64)>),
+}
+
 /// The journal key of a finished database.
 pub(super) const COMPLETE: &str = "complete";
 
@@ -90,42 +100,13 @@ impl DatabaseJob {
         phase("checking the target");
         self.ensure_database().await?;
         let s0 = self.target.connect(&name).await?;
-        let journal = read_journal(&s0).await?;
-        let resumed = journal.is_some();
-        if let Some(j) = journal
-            .as_ref()
-            .filter(|j| j.snapshot == self.snapshot_id && j.done.contains_key(COMPLETE))
-        {
-            phase("done (by an earlier run)");
-            return Ok(self.finished_earlier(&j.done, started));
-        }
-        let done = match journal {
-            Some(j) if j.snapshot != self.snapshot_id => {
-                return Err(SnapshotError::TargetNotEmpty {
-                    db: name,
-                    detail: "holds an interrupted import of a different snapshot; run `src-snapshot reset` to start over".into(),
-                })
+        let (done, resumed) = match self.target_state(&s0).await? {
+            TargetState::Finished(done) => {
+                phase("done (by an earlier run)");
+                return Ok(self.finished_earlier(&done, started));
             }
-            Some(j) => j.done,
-            None => {
-                let inv = pgload::admin::inventory(&s0, &name, || async { self.target.connect(&name).await }).await?;
-                if !inv.is_empty() && self.finishing {
-                    // An earlier run finished everything and was removing the journals.
-                    phase("done (by an earlier run)");
-                    return Ok(self.finished_earlier(&HashMap::new(), started));
-                }
-                if !inv.is_empty() {
-                    return Err(SnapshotError::TargetNotEmpty {
-                        db: name,
-                        detail: format!(
-                            "already holds {} tables (e.g. {}) and no interrupted import; if a finished import, check it with `src-snapshot compare`; to load again, run `src-snapshot reset` first",
-                            inv.tables,
-                            inv.sample_tables.join(", ")
-                        ),
-                    });
-                }
-                HashMap::new()
-            }
+            TargetState::Empty => (HashMap::new(), false),
+            TargetState::Interrupted(done) => (done, true),
         };
         let sanitize = sanitizer_for(&s0).await?;
         for s in db.settings() {
@@ -357,81 +338,10 @@ impl DatabaseJob {
                 .map_err(|e| db.sql_error(*line, None, sql, &pgload_query_err(sql, e)))?;
         }
 
-        let sizes: HashMap<String, u64> = expected.iter().map(|t| (t.table.clone(), t.bytes)).collect();
-        let mut post_run = 0;
-        let mut post_resumed = 0;
-        for (label, kinds) in [
-            (
-                "indexes and constraints",
-                &[PostKind::Index, PostKind::Constraint][..],
-            ),
-            ("foreign keys", &[PostKind::ForeignKey][..]),
-        ] {
-            phase(label);
-            let mut waits = Vec::new();
-            for p in post.iter().filter(|p| kinds.contains(&p.kind)) {
-                let key = format!("post:{}", p.ordinal);
-                if done.contains_key(&key) {
-                    post_resumed += 1;
-                    continue;
-                }
-                let (reply, rx) = oneshot::channel();
-                self.sched.push(
-                    statement_table(&p.sql)
-                        .and_then(|t| sizes.get(&t).copied())
-                        .unwrap_or(0),
-                    Work::Statement {
-                        db: db.clone(),
-                        sql: p.sql.clone(),
-                        key: Some(key),
-                        line: p.line,
-                        toc: p.toc.clone(),
-                    },
-                    reply,
-                );
-                waits.push(rx);
-                post_run += 1;
-            }
-            wait_all(waits).await?;
-        }
-        phase("triggers and the rest");
-        for p in post.iter().filter(|p| p.kind == PostKind::Other) {
-            let key = format!("post:{}", p.ordinal);
-            if done.contains_key(&key) {
-                post_resumed += 1;
-                continue;
-            }
-            execute_journaled(&s0, &p.sql, &key)
-                .await
-                .map_err(|e| db.sql_error(p.line, p.toc.as_ref(), &p.sql, &e))?;
-            post_run += 1;
-        }
+        let (post_run, post_resumed) = self.post_data(&s0, &post, &done, &phase).await?;
         if !done.contains_key("analyze") {
             phase("analyze");
-            let mut waits = Vec::new();
-            let mut seen = HashSet::new();
-            for t in expected {
-                if !seen.insert(t.table.clone()) {
-                    continue;
-                }
-                let (reply, rx) = oneshot::channel();
-                self.sched.push(
-                    t.bytes,
-                    Work::Statement {
-                        db: db.clone(),
-                        sql: format!("ANALYZE {}", pgload::quote_qualified(&t.table)),
-                        key: None,
-                        line: t.line,
-                        toc: None,
-                    },
-                    reply,
-                );
-                waits.push(rx);
-            }
-            wait_all(waits).await?;
-            s0.batch_execute(&journal_insert_sql("analyze", 0, 0))
-                .await
-                .map_err(|e| pg(&e))?;
+            self.analyze(&s0).await?;
         }
         // The journal goes once every database is done (see `import`): until
         // then a rerun must be able to tell a finished database from a foreign one.
@@ -453,6 +363,130 @@ impl DatabaseJob {
             seconds: started.elapsed().as_secs_f64(),
             resumed,
         })
+    }
+
+    /// Where this database stands: empty, an interrupted import of this
+    /// snapshot, or finished; anything else is refused.
+    async fn target_state(&self, s0: &Client) -> Result<TargetState, SnapshotError> {
+        let name = &self.db.database;
+        match read_journal(s0).await? {
+            Some(j) if j.snapshot != self.snapshot_id => Err(SnapshotError::TargetNotEmpty {
+                db: name.clone(),
+                detail: "holds an interrupted import of a different snapshot; run `src-snapshot reset` to start over"
+                    .into(),
+            }),
+            Some(j) if j.done.contains_key(COMPLETE) => Ok(TargetState::Finished(j.done)),
+            Some(j) => Ok(TargetState::Interrupted(j.done)),
+            None => {
+                let inv = pgload::admin::inventory(s0, name, || self.target.connect(name)).await?;
+                if inv.is_empty() {
+                    Ok(TargetState::Empty)
+                } else if self.finishing {
+                    // An earlier run finished everything and was removing the journals.
+                    Ok(TargetState::Finished(HashMap::new()))
+                } else {
+                    Err(SnapshotError::TargetNotEmpty {
+                        db: name.clone(),
+                        detail: format!(
+                            "already holds {} tables (e.g. {}) and no interrupted import; if a finished import, check it with `src-snapshot compare`; to load again, run `src-snapshot reset` first",
+                            inv.tables,
+                            inv.sample_tables.join(", ")
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Post-data: indexes and constraints in parallel, then foreign keys in
+    /// parallel, then the rest in dump order on `s0`. Returns the statements
+    /// run now and those an earlier run did.
+    async fn post_data(
+        &self,
+        s0: &Client,
+        post: &[PostStatement],
+        done: &HashMap<String, (i64, i64)>,
+        phase: &(dyn Fn(&str) + Sync),
+    ) -> Result<(usize, usize), SnapshotError> {
+        let db = &self.db;
+        let sizes: HashMap<&str, u64> = self
+            .entry
+            .tables
+            .iter()
+            .map(|t| (t.table.as_str(), t.bytes))
+            .collect();
+        let (mut run, mut resumed) = (0, 0);
+        for (label, kinds) in [
+            (
+                "indexes and constraints",
+                &[PostKind::Index, PostKind::Constraint][..],
+            ),
+            ("foreign keys", &[PostKind::ForeignKey][..]),
+        ] {
+            phase(label);
+            let mut waits = Vec::new();
+            for p in post.iter().filter(|p| kinds.contains(&p.kind)) {
+                let key = format!("post:{}", p.ordinal);
+                if done.contains_key(&key) {
+                    resumed += 1;
+                    continue;
+                }
+                // Biggest tables' indexes first: they take longest.
+                let priority = statement_table(&p.sql)
+                    .and_then(|t| sizes.get(t.as_str()).copied())
+                    .unwrap_or(0);
+                let (reply, rx) = oneshot::channel();
+                let work = Work::Statement {
+                    db: db.clone(),
+                    sql: p.sql.clone(),
+                    key: Some(key),
+                    line: p.line,
+                    toc: p.toc.clone(),
+                };
+                self.sched.push(priority, work, reply);
+                waits.push(rx);
+                run += 1;
+            }
+            wait_all(waits).await?;
+        }
+        phase("triggers and the rest");
+        for p in post.iter().filter(|p| p.kind == PostKind::Other) {
+            let key = format!("post:{}", p.ordinal);
+            if done.contains_key(&key) {
+                resumed += 1;
+                continue;
+            }
+            execute_journaled(s0, &p.sql, &key)
+                .await
+                .map_err(|e| db.sql_error(p.line, p.toc.as_ref(), &p.sql, &e))?;
+            run += 1;
+        }
+        Ok((run, resumed))
+    }
+
+    /// `ANALYZE` every table, in parallel, then records it in the journal.
+    async fn analyze(&self, s0: &Client) -> Result<(), SnapshotError> {
+        let mut waits = Vec::new();
+        let mut seen = HashSet::new();
+        for t in &self.entry.tables {
+            if !seen.insert(t.table.as_str()) {
+                continue;
+            }
+            let (reply, rx) = oneshot::channel();
+            let work = Work::Statement {
+                db: self.db.clone(),
+                sql: format!("ANALYZE {}", pgload::quote_qualified(&t.table)),
+                key: None,
+                line: t.line,
+                toc: None,
+            };
+            self.sched.push(t.bytes, work, reply);
+            waits.push(rx);
+        }
+        wait_all(waits).await?;
+        s0.batch_execute(&journal_insert_sql("analyze", 0, 0))
+            .await
+            .map_err(|e| pg(&e))
     }
 
     /// The report of a database an earlier run finished.
