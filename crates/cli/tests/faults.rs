@@ -157,3 +157,78 @@ fn a_full_disk_for_the_upload_state_is_one_clear_error_then_resumes() {
         .expect("verify");
     assert!(out.status.success(), "{}", testkit::describe_output(&out));
 }
+
+/// A Cloud-SQL-like user on the shared PG 16 target.
+fn cloudsql_target(prefix: &str) -> (testkit::CloudSqlDb, String) {
+    let server = testkit::PgServer::shared(16);
+    let name = server.unique_name(prefix);
+    let db = server.create_cloudsql_database(&name);
+    (db, name)
+}
+
+fn load_cmd(sub: &str, dir: &Path, db: &testkit::CloudSqlDb, port: u16, base: &str) -> Command {
+    let mut c = cmd();
+    c.arg(sub)
+        .arg(format!("-dir={}", dir.display()))
+        .arg(format!(
+            "--target-url=postgres://{}@127.0.0.1:{port}/{}",
+            db.user, db.dbname
+        ))
+        .arg(format!(
+            "--databases=pgsql={base}_fe,codeintel={base}_ci,codeinsights={base}_cn"
+        ))
+        .arg("--no-progress")
+        .env("PGPASSWORD", &db.password);
+    c
+}
+
+#[test]
+fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    common::fixture_snapshot(&dir);
+    let (db, base) = cloudsql_target("fault_net");
+    let server = testkit::PgServer::shared(16);
+    let proxy = testkit::fault_proxy::FaultProxy::start(
+        format!("127.0.0.1:{}", server.port()).parse().expect("addr"),
+    );
+    // A slow link: every connection capped, and every open connection cut
+    // a moment into each run, until a run gets through.
+    proxy.set_rate(256 * 1024);
+    let mut failures = 0;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 15, "the import never got through");
+        let child = load_cmd("import", &dir, &db, proxy.port(), &base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        if runs <= 3 {
+            std::thread::sleep(Duration::from_millis(400 + 300 * runs));
+            proxy.cut_all();
+        } else if runs == 4 {
+            // A stall shorter than any timeout: the run just takes longer.
+            std::thread::sleep(Duration::from_millis(300));
+            proxy.stall();
+            std::thread::sleep(Duration::from_secs(2));
+            proxy.resume();
+        }
+        let out = child.wait_with_output().expect("wait");
+        if out.status.success() {
+            break;
+        }
+        failures += 1;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("error: importing"), "one clear error: {err}");
+    }
+    assert!(failures >= 1, "at least one cut hit a running import");
+    // Compared directly, not through the proxy.
+    let out = load_cmd("compare", &dir, &db, server.port(), &base)
+        .output()
+        .expect("compare");
+    assert!(out.status.success(), "{}", testkit::describe_output(&out));
+    eprintln!("network faults: {failures} runs cut, {runs} runs in all");
+}

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod fake_gcs_server;
+pub mod fault_proxy;
 pub mod gcs_fake;
 mod server;
 pub mod shims;
