@@ -155,6 +155,8 @@ pub struct Task {
     bar: Option<ProgressBar>,
     name: String,
     last_log: std::sync::Mutex<Instant>,
+    /// Phase and time of the last message logged without a terminal.
+    last_message: std::sync::Mutex<(String, Instant)>,
     start: Instant,
     total: Option<u64>,
     enabled: bool,
@@ -194,6 +196,7 @@ impl Progress {
             bar,
             name: name.to_string(),
             last_log: std::sync::Mutex::new(Instant::now()),
+            last_message: std::sync::Mutex::new((String::new(), Instant::now())),
             start: Instant::now(),
             total,
             enabled: self.enabled,
@@ -233,10 +236,21 @@ impl Task {
     }
 
     /// Says what the task does now (shown after the bar; logged without a terminal).
+    /// Without a terminal a line is logged when the part before the first
+    /// ` · ` (the phase) changes, or every 10 s, not on every change.
     pub fn message(&self, msg: &str) {
         match &self.bar {
             Some(b) => b.set_message(msg.to_string()),
-            None if self.enabled => eprintln!("{}: {msg}", self.name),
+            None if self.enabled => {
+                let head = msg.split(" · ").next().unwrap_or(msg);
+                let Ok(mut last) = self.last_message.lock() else {
+                    return;
+                };
+                if last.0 != head || last.1.elapsed() >= Duration::from_secs(10) {
+                    *last = (head.to_string(), Instant::now());
+                    eprintln!("{}: {msg}", self.name);
+                }
+            }
             None => {}
         }
     }

@@ -176,6 +176,9 @@ impl DatabaseJob {
                         }
                     }
                     ReaderEvent::Table { ordinal, table, columns, line, data } => {
+                        if ordinal == 0 {
+                            phase("data");
+                        }
                         self.commit_pre_data(&s0, &mut pre_data_done, &mut in_txn).await?;
                         let want = expected.get(ordinal).filter(|t| t.table == table).cloned().ok_or_else(|| {
                             SnapshotError::Mismatch {
