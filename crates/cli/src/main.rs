@@ -74,6 +74,12 @@ enum Command {
     Preflight(commands::preflight::PreflightCmd),
     /// The migrator command that brings the imported databases to the target version (up or upgrade --from --to).
     UpgradePlan(commands::upgrade_plan::UpgradePlanCmd),
+    /// The whole runbook as one resumable flow, from migration.yaml: a journal, preconditions, a report at the end.
+    Migrate(commands::migrate::MigrateCmd),
+    /// This migration's checklist: what is done, what is next, who runs it, the exact commands.
+    Runbook(commands::runbook::RunbookCmd),
+    /// The migration report (report.html, report.md, report.json) from the journal and the steps' records.
+    Report(commands::report::ReportCmd),
 }
 
 /// What every command gets besides its own flags.
@@ -151,6 +157,9 @@ fn main() -> ExitCode {
         Command::Notice(c) => commands::notice::run(c, &globals),
         Command::Preflight(c) => commands::preflight::run(c, &globals),
         Command::UpgradePlan(c) => commands::upgrade_plan::run(c, &globals),
+        Command::Migrate(c) => commands::migrate::run(c, &globals),
+        Command::Runbook(c) => commands::runbook::run(c, &globals),
+        Command::Report(c) => commands::report::run(c, &globals),
     };
     match result {
         Ok(code) => ExitCode::from(code),
