@@ -1522,3 +1522,22 @@ pub(crate) async fn read_bucket_journal(store: &Store) -> Result<Option<Vec<u8>>
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_url_encodes_and_omits_the_password() {
+        let t = Target {
+            target: "/var/run/postgresql".into(),
+            dbname: "sg".into(),
+            username: "s g".into(),
+            password: Some(pgdump::Password::new("secret").expect("password")),
+            port: Some(5433),
+        };
+        let u = conn_url(&t);
+        assert_eq!(u, "postgres://s%20g@%2Fvar%2Frun%2Fpostgresql:5433/sg");
+        assert!(!u.contains("secret"));
+    }
+}
