@@ -128,20 +128,7 @@ impl Table {
 }
 
 /// Human-readable bytes.
-pub fn bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
+pub use snapshot::human_bytes as bytes;
 
 /// Progress on stderr: bars on a terminal, a log line every 10 s otherwise,
 /// nothing when disabled.

@@ -128,20 +128,7 @@ fn fig(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
 }
 
 /// Human-readable bytes.
-pub fn bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
+pub use snapshot::human_bytes as bytes;
 
 /// What steps share: the config, the journal, the bucket once opened.
 pub(crate) struct Ctx<'a> {
@@ -734,24 +721,14 @@ async fn upload(ctx: &mut Ctx<'_>) -> Result<Outcome, Failure> {
         let Some(path) = dump_path(ctx.dir(), role) else {
             continue;
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        items.push(UploadItem {
-            role: Some(role.yaml_key().to_string()),
-            object: if gzip.is_some() {
-                format!("{name}.gz")
-            } else {
-                name
-            },
+        items.push(UploadItem::dump(
+            role.yaml_key(),
             path,
-            transform: Transform {
+            Transform {
                 sanitize: sanitize.clone(),
                 gzip,
             },
-            expected: None,
-        });
+        ));
     }
     let summary = ctx.dir().join(sgapi::SUMMARY_FILE);
     if summary.exists() {

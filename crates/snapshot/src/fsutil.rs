@@ -249,16 +249,16 @@ pub fn checksum_file(path: &Path) -> Result<Checksums, SnapshotError> {
     Ok(sums)
 }
 
-/// Reads blocks from a channel as a `Read` (bytes arriving from an async
-/// download, for a blocking decoder and scanner). The end of the channel is
-/// the end of the input.
+/// Reads blocks from a channel as a `Read` on a blocking thread (bytes
+/// arriving from an async download, for a decoder and the engine). The end
+/// of the channel is the end of the input.
 pub(crate) struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
     cur: bytes::Bytes,
 }
 
 impl ChannelReader {
-    pub(crate) fn new(rx: std::sync::mpsc::Receiver<bytes::Bytes>) -> Self {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Self {
         ChannelReader {
             rx,
             cur: bytes::Bytes::new(),
@@ -269,9 +269,9 @@ impl ChannelReader {
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.cur.len());

@@ -28,3 +28,19 @@ pub use dump::{dump_databases, dump_to_bucket, DumpOptions, DumpProgress, Stream
 pub use error::{SnapshotError, SqlFailure};
 pub use files::{ensure_manifest, sanitize, scan_file, Output};
 pub use manifest::{FileEntry, Manifest, SanitizerReport, SourceInfo, UploadRecord, MANIFEST_FILE};
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `2.0 GiB` (messages and reports).
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}

@@ -192,10 +192,7 @@ async fn read_object(
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let label_owned = label.to_string();
     let reader = tokio::task::spawn_blocking(move || {
-        let raw = ChannelReader {
-            rx,
-            cur: Bytes::new(),
-        };
+        let raw = crate::fsutil::ChannelReader::new(rx);
         let input: Box<dyn Read + Send> = if gzip {
             Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(raw)))
         } else {
@@ -224,27 +221,6 @@ async fn read_object(
         (_, Ok(rows)) => Ok(rows),
         (Err(e), Err(_)) => Err(e.into()),
         (Ok(()), Err(e)) => Err(e),
-    }
-}
-
-/// The blocks of a download, read on a blocking thread.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
     }
 }
 
@@ -404,53 +380,10 @@ fn copy_field(raw: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// Microseconds since the Unix epoch of a `timestamptz` in ISO output
-/// (`2023-06-14 09:59:00.1+00`, `… +05:30`); `None` for anything else.
+/// Microseconds since the epoch of a `timestamptz` as COPY prints it (any
+/// session time zone): the engine's own parser, shared with the fingerprints.
 pub fn parse_timestamptz_micros(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = s.split_once([' ', 'T'])?;
-    let mut d = date.split('-');
-    let year: i64 = d.next()?.parse().ok()?;
-    let month: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let (clock, offset) = match time.find(['+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => (time, "+00"),
-    };
-    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut t = hms.split(':');
-    let h: i64 = t.next()?.parse().ok()?;
-    let mi: i64 = t.next()?.parse().ok()?;
-    let sec: i64 = t.next()?.parse().ok()?;
-    if t.next().is_some() || h > 24 || mi > 59 || sec > 60 {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 {
-        return None;
-    }
-    let micros: i64 = format!("{frac:0<6}")[..6].parse().ok()?;
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let mut o = offset[1..].split(':');
-    let oh: i64 = o.next()?.parse().ok()?;
-    let om: i64 = o.next().map(str::parse).transpose().ok()?.unwrap_or(0);
-    let os: i64 = o.next().map(str::parse).transpose().ok()?.unwrap_or(0);
-    let offset_secs = sign * (oh * 3600 + om * 60 + os);
-    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
-    Some(secs * 1_000_000 + micros)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    dumpscript::fingerprint::parse_timestamptz_micros(s.as_bytes())
 }
 
 /// The version and every database's `migration_logs` of live databases:

@@ -45,6 +45,28 @@ pub struct UploadItem {
     pub expected: Option<(u64, String)>,
 }
 
+impl UploadItem {
+    /// A dump of `role` at `path`, sent through `transform`; the object is
+    /// named after the file (`.gz` added when gzipped).
+    pub fn dump(role: &str, path: PathBuf, transform: Transform) -> UploadItem {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        UploadItem {
+            role: Some(role.to_string()),
+            object: if transform.gzip.is_some() {
+                format!("{name}.gz")
+            } else {
+                name
+            },
+            path,
+            transform,
+            expected: None,
+        }
+    }
+}
+
 /// What `upload` does.
 #[derive(Debug, Clone)]
 pub struct UploadPlan {

@@ -9,7 +9,6 @@
 //! in the local manifest. Findings are collected, never the first one only.
 
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
 
 use bucket::{BucketError, Store};
 use dumpscript::{scan, ScanOptions, TableData};
@@ -206,7 +205,7 @@ async fn check_read_back(
         }
     };
     // Decompress and fingerprint on a thread while the bytes arrive.
-    let (tx, rx) = sync_channel::<bytes::Bytes>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
     let gz = rec.gzip.is_some();
     let want_tables = role.is_some();
     let scanner = std::thread::spawn(move || -> Result<Vec<TableData>, String> {
@@ -241,7 +240,7 @@ async fn check_read_back(
                 crc = crc32c::crc32c_append(crc, &b);
                 md5.update(&b);
                 sha.update(&b);
-                if tx.send(b).is_err() {
+                if tx.send(b).await.is_err() {
                     // The scanner stopped early (a broken dump); keep hashing.
                 }
             }

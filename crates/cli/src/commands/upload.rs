@@ -215,24 +215,14 @@ fn plan_items(cmd: &UploadCmd) -> anyhow::Result<Vec<UploadItem>> {
             missing.push(role.file_name());
             continue;
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        items.push(UploadItem {
-            role: Some(role.yaml_key().to_string()),
-            object: if gzip.is_some() {
-                format!("{name}.gz")
-            } else {
-                name
-            },
+        items.push(UploadItem::dump(
+            role.yaml_key(),
             path,
-            transform: Transform {
+            Transform {
                 sanitize: sanitize.clone(),
                 gzip,
             },
-            expected: None,
-        });
+        ));
     }
     if !missing.is_empty() {
         anyhow::bail!(

@@ -610,10 +610,7 @@ impl DatabaseJob {
                 let (tx, rx) = mpsc::channel::<Bytes>(16);
                 let gzip = *gzip;
                 let h = tokio::task::spawn_blocking(move || {
-                    let raw = BlockingReceiver {
-                        rx,
-                        cur: Bytes::new(),
-                    };
+                    let raw = crate::fsutil::ChannelReader::new(rx);
                     let input: Box<dyn Read + Send> = if gzip {
                         Box::new(std::io::BufReader::with_capacity(
                             READ_CHUNK,

@@ -91,27 +91,6 @@ impl Input {
     }
 }
 
-/// Reads the blocks of an async download on a blocking thread.
-pub(super) struct BlockingReceiver {
-    pub(super) rx: mpsc::Receiver<Bytes>,
-    pub(super) cur: Bytes,
-}
-
-impl Read for BlockingReceiver {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
-
 /// Counts and CRCs the bytes read from a local file.
 pub(super) struct CrcReader<R> {
     pub(super) inner: R,
