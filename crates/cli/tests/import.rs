@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{cmd, run_ok, source};
+use common::{cmd, run_ok, saved_snapshot, source};
 use testkit::{CloudSqlDb, PgServer};
 
 /// A Cloud-SQL-like user on the PG 16 target, and unique names for the three databases.
@@ -136,21 +136,6 @@ fn generated_source_snapshot(tmp: &Path, dir: &Path, frontend_bytes: u64) {
             .arg(format!("-dir={}", dir.display()))
             .arg(format!("--pg-dump={}", testkit::pg_dump_path(16).display())),
     );
-}
-
-fn saved_snapshot(version: &str, dir: &Path) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    for (db, file) in [
-        ("frontend", "pgsql.sql"),
-        ("codeintel", "codeintel.sql"),
-        ("codeinsights", "codeinsights.sql"),
-    ] {
-        std::fs::copy(
-            testkit::testdata_dir().join(format!("dumps/{version}/{db}.sql")),
-            dir.join(file),
-        )
-        .expect("copy");
-    }
 }
 
 fn output(c: &mut Command) -> Output {

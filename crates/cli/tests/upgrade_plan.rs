@@ -14,18 +14,7 @@ use testkit::PgServer;
 
 /// The saved pg_dump 16 dumps as a snapshot folder.
 fn saved_snapshot(dir: &Path) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    for (db, file) in [
-        ("frontend", "pgsql.sql"),
-        ("codeintel", "codeintel.sql"),
-        ("codeinsights", "codeinsights.sql"),
-    ] {
-        std::fs::copy(
-            testkit::testdata_dir().join(format!("dumps/pgdump16/{db}.sql")),
-            dir.join(file),
-        )
-        .expect("copy");
-    }
+    common::saved_snapshot("pgdump16", dir);
 }
 
 const TRAILER: &str = "--\n-- PostgreSQL database dump complete";

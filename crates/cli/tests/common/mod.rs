@@ -135,6 +135,11 @@ pub fn rt() -> tokio::runtime::Runtime {
 
 /// A snapshot folder from the saved pg_dump 17 fixtures (manifest built by upload).
 pub fn fixture_snapshot(dir: &Path) {
+    saved_snapshot("pgdump17", dir);
+}
+
+/// A snapshot folder from the saved dumps in `testdata/dumps/VERSION/` (no manifest yet).
+pub fn saved_snapshot(version: &str, dir: &Path) {
     std::fs::create_dir_all(dir).expect("mkdir");
     for (db, file) in [
         ("frontend", "pgsql.sql"),
@@ -142,7 +147,7 @@ pub fn fixture_snapshot(dir: &Path) {
         ("codeinsights", "codeinsights.sql"),
     ] {
         std::fs::copy(
-            testkit::testdata_dir().join(format!("dumps/pgdump17/{db}.sql")),
+            testkit::testdata_dir().join(format!("dumps/{version}/{db}.sql")),
             dir.join(file),
         )
         .expect("copy");
