@@ -208,6 +208,27 @@ impl DatabaseJob {
                                     resumed: true,
                                 });
                             }
+                            (Some(source), None) if source.len() == 0 && want.rows == 0 => {
+                                // Nothing to load: no connection, no transaction.
+                                if let DataSource::Spool { path, .. } = &source {
+                                    let _ = std::fs::remove_file(path);
+                                }
+                                db.event(ImportEvent::TableDone {
+                                    db: db.database.clone(),
+                                    table: table.clone(),
+                                    rows: 0,
+                                    resumed: false,
+                                    bytes: 0,
+                                });
+                                tables.push(TableImport {
+                                    table,
+                                    rows: 0,
+                                    expected_rows: 0,
+                                    bytes: 0,
+                                    seconds: 0.0,
+                                    resumed: false,
+                                });
+                            }
                             (Some(source), None) => {
                                 let priority = source.len();
                                 let (reply, rx) = oneshot::channel();
@@ -224,7 +245,7 @@ impl DatabaseJob {
                                     },
                                     reply,
                                 );
-                                table_jobs.push(rx);
+                                table_jobs.push((table.clone(), rx));
                             }
                             (None, None) => {
                                 return Err(SnapshotError::Task(format!("no data source for table {table}")));
@@ -306,27 +327,10 @@ impl DatabaseJob {
         self.commit_pre_data(&s0, &mut pre_data_done, &mut in_txn).await?;
 
         phase("data");
-        let mut first_error = None;
-        for rx in table_jobs {
-            match rx.await {
-                Ok(Ok(WorkOutput::Table(t))) => tables.push(t),
-                Ok(Ok(WorkOutput::Statement)) => {}
-                Ok(Err(e)) => {
-                    if first_error.is_none() {
-                        first_error = Some(e);
-                    }
-                }
-                Err(_) => {
-                    if first_error.is_none() {
-                        first_error = Some(SnapshotError::Task("a loader stopped".into()));
-                    }
-                }
-            }
-        }
+        let loaded = self.data_and_indexes(table_jobs, &post, &done).await;
         cleanup();
-        if let Some(e) = first_error {
-            return Err(e);
-        }
+        let (loaded, index_run, index_resumed) = loaded?;
+        tables.extend(loaded);
         if !data_statements.is_empty() && !done.contains_key("data-statements") {
             let sql: String = data_statements.iter().map(|(s, _, _)| format!("{s}\n")).collect();
             let (_, line, toc) = &data_statements[0];
@@ -342,6 +346,7 @@ impl DatabaseJob {
         }
 
         let (post_run, post_resumed) = self.post_data(&s0, &post, &done, &phase).await?;
+        let (post_run, post_resumed) = (post_run + index_run, post_resumed + index_resumed);
         if !done.contains_key("analyze") {
             phase("analyze");
             self.analyze(&s0).await?;
@@ -401,9 +406,100 @@ impl DatabaseJob {
         }
     }
 
-    /// Post-data: indexes and constraints in parallel, then foreign keys in
-    /// parallel, then the rest in dump order on `s0`. Returns the statements
-    /// run now and those an earlier run did.
+    /// The table loads, and each table's indexes and constraints as soon as
+    /// its data is in (as pg_restore does), so index builds overlap other
+    /// tables' loading. Statements whose table cannot be told wait for all
+    /// data. Returns the tables loaded and the statements run now and done
+    /// by an earlier run.
+    async fn data_and_indexes(
+        &self,
+        table_jobs: Vec<(String, oneshot::Receiver<Result<WorkOutput, SnapshotError>>)>,
+        post: &[PostStatement],
+        done: &HashMap<String, (i64, i64)>,
+    ) -> Result<(Vec<TableImport>, usize, usize), SnapshotError> {
+        let sizes: HashMap<&str, u64> = self
+            .entry
+            .tables
+            .iter()
+            .map(|t| (t.table.as_str(), t.bytes))
+            .collect();
+        let mut pending: HashMap<String, usize> = HashMap::new();
+        for (t, _) in &table_jobs {
+            *pending.entry(t.clone()).or_default() += 1;
+        }
+        let (mut run, mut resumed) = (0, 0);
+        let mut waiting: HashMap<String, Vec<&PostStatement>> = HashMap::new();
+        let mut after_data: Vec<&PostStatement> = Vec::new();
+        let mut now: Vec<&PostStatement> = Vec::new();
+        for p in post
+            .iter()
+            .filter(|p| matches!(p.kind, PostKind::Index | PostKind::Constraint))
+        {
+            if done.contains_key(&format!("post:{}", p.ordinal)) {
+                resumed += 1;
+                continue;
+            }
+            run += 1;
+            match statement_table(&p.sql) {
+                Some(t) if pending.contains_key(&t) => waiting.entry(t).or_default().push(p),
+                Some(_) => now.push(p),
+                None => after_data.push(p),
+            }
+        }
+        let mut index_waits = Vec::new();
+        let push = |list: &[&PostStatement], waits: &mut Vec<_>| {
+            for p in list {
+                // Biggest tables' indexes first: they take longest.
+                let priority = statement_table(&p.sql)
+                    .and_then(|t| sizes.get(t.as_str()).copied())
+                    .unwrap_or(0);
+                let (reply, rx) = oneshot::channel();
+                let work = Work::Statement {
+                    db: self.db.clone(),
+                    sql: p.sql.clone(),
+                    key: Some(format!("post:{}", p.ordinal)),
+                    line: p.line,
+                    toc: p.toc.clone(),
+                };
+                self.sched.push(priority, work, reply);
+                waits.push(rx);
+            }
+        };
+        push(&now, &mut index_waits);
+        let mut loads: futures_util::stream::FuturesUnordered<_> = table_jobs
+            .into_iter()
+            .map(|(t, rx)| async move { (t, rx.await) })
+            .collect();
+        let mut tables = Vec::new();
+        while let Some((t, result)) = loads.next().await {
+            match result {
+                Ok(Ok(WorkOutput::Table(loaded))) => tables.push(loaded),
+                Ok(Ok(WorkOutput::Statement)) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(SnapshotError::Task("a loader stopped".into())),
+            }
+            let left = pending.get_mut(&t).map(|n| {
+                *n -= 1;
+                *n
+            });
+            if left == Some(0) {
+                if let Some(list) = waiting.remove(&t) {
+                    push(&list, &mut index_waits);
+                }
+            }
+        }
+        self.db.event(ImportEvent::Phase {
+            db: self.db.database.clone(),
+            phase: "indexes and constraints".into(),
+        });
+        push(&after_data, &mut index_waits);
+        wait_all(index_waits).await?;
+        Ok((tables, run, resumed))
+    }
+
+    /// Post-data after the indexes: foreign keys in parallel, then the rest
+    /// in dump order on `s0`. Returns the statements run now and those an
+    /// earlier run did.
     async fn post_data(
         &self,
         s0: &Client,
@@ -419,13 +515,7 @@ impl DatabaseJob {
             .map(|t| (t.table.as_str(), t.bytes))
             .collect();
         let (mut run, mut resumed) = (0, 0);
-        for (label, kinds) in [
-            (
-                "indexes and constraints",
-                &[PostKind::Index, PostKind::Constraint][..],
-            ),
-            ("foreign keys", &[PostKind::ForeignKey][..]),
-        ] {
+        for (label, kinds) in [("foreign keys", &[PostKind::ForeignKey][..])] {
             phase(label);
             let mut waits = Vec::new();
             for p in post.iter().filter(|p| kinds.contains(&p.kind)) {
