@@ -215,6 +215,19 @@ impl Task {
             eprintln!("{}: {}{total} ({}/s)", self.name, bytes(done), bytes(rate as u64));
         }
     }
+    /// The total, if known.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Changes the total (a plan that grew).
+    pub fn set_total(&mut self, total: Option<u64>) {
+        if let (Some(b), Some(t)) = (&self.bar, total) {
+            b.set_length(t);
+        }
+        self.total = total;
+    }
+
     /// Adds to the position.
     pub fn add(&self, n: u64) {
         if let Some(b) = &self.bar {

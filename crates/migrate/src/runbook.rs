@@ -234,10 +234,12 @@ pub fn text(rb: &Runbook) -> String {
             }
         }
     }
-    o.push_str(&format!(
-        "\nEverything left, in order, resumable: {}\n",
-        rb.migrate
-    ));
+    if rb.next.is_some() {
+        o.push_str(&format!(
+            "\nEverything left, in order, resumable: {}\n",
+            rb.migrate
+        ));
+    }
     o
 }
 
@@ -280,10 +282,12 @@ pub fn markdown(rb: &Runbook) -> String {
             }
         }
     }
-    o.push_str(&format!(
-        "\nEverything left, in order, resumable:\n\n```sh\n{}\n```\n",
-        rb.migrate
-    ));
+    if rb.next.is_some() {
+        o.push_str(&format!(
+            "\nEverything left, in order, resumable:\n\n```sh\n{}\n```\n",
+            rb.migrate
+        ));
+    }
     o
 }
 

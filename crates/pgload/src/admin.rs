@@ -20,7 +20,8 @@ pub struct DatabaseInventory {
     pub rows_estimate: u64,
     /// `pg_database_size`.
     pub size_bytes: u64,
-    /// Sessions connected to it other than ours.
+    /// Client sessions connected to it other than ours (autovacuum and other
+    /// server processes do not count: `DROP DATABASE` stops them itself).
     pub other_sessions: u64,
     /// Some of its table names (schema-qualified), to judge what it is.
     pub sample_tables: Vec<String>,
@@ -68,7 +69,8 @@ where
     let row = admin
         .query_opt(
             "SELECT pg_get_userbyid(d.datdba)::text, pg_database_size(d.oid), \
-                    (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname AND a.pid <> pg_backend_pid()) \
+                    (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname AND a.pid <> pg_backend_pid() \
+                       AND a.backend_type = 'client backend') \
              FROM pg_database d WHERE d.datname = $1",
             &[&db],
         )
@@ -139,7 +141,8 @@ where
 pub async fn terminate_sessions(admin: &Client, db: &str) -> Result<u64, PgError> {
     let rows = admin
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+             AND backend_type = 'client backend'",
             &[&db],
         )
         .await

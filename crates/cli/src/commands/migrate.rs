@@ -109,9 +109,12 @@ pub fn run(cmd: MigrateCmd, g: &Globals) -> anyhow::Result<u8> {
         let (bars, tasks) = (bars.clone(), tasks.clone());
         Arc::new(move |step: StepId, done: u64, total: Option<u64>| {
             let Ok(mut t) = tasks.lock() else { return };
-            t.entry(step)
-                .or_insert_with(|| bars.task(step.name(), total))
-                .set(done);
+            let task = t.entry(step).or_insert_with(|| bars.task(step.name(), total));
+            // The total grows as each database's plan arrives.
+            if task.total() != total {
+                task.set_total(total);
+            }
+            task.set(done);
         })
     };
     let opts = RunOptions {
