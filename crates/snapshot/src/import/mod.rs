@@ -215,8 +215,11 @@ pub struct ImportReport {
     /// COPY bytes loaded by this run (all databases).
     pub data_bytes: u64,
     /// Seconds from the first table load starting to the last one ending
-    /// (all databases; the data phase's wall time).
+    /// (all databases; the data phase's wall time, which overlaps index builds).
     pub data_seconds: f64,
+    /// Connection-seconds spent loading table data (the sum over tables):
+    /// `data_bytes / copy_seconds` is the COPY rate of one connection.
+    pub copy_seconds: f64,
 }
 
 /// When the first table load started and the last ended, over all databases.
@@ -349,7 +352,14 @@ pub async fn import(
         .filter(|t| !t.resumed)
         .map(|t| t.bytes)
         .sum();
+    let copy_seconds = databases
+        .iter()
+        .flat_map(|d| &d.tables)
+        .filter(|t| !t.resumed)
+        .map(|t| t.seconds)
+        .sum();
     Ok(ImportReport {
+        copy_seconds,
         data_bytes,
         data_seconds: window.seconds(),
         databases,
