@@ -194,7 +194,9 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
     );
     // A slow link: every connection capped, and every open connection cut
     // a moment into each run, until a run gets through.
-    proxy.set_rate(256 * 1024);
+    // 128 KB/s per direction: the schema alone takes seconds, so the first
+    // cut (at 1.5 s) lands in a running import whatever the machine's speed.
+    proxy.set_rate(128 * 1024);
     let mut failures = 0;
     let mut runs = 0;
     loop {
@@ -205,15 +207,20 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        if runs <= 3 {
-            std::thread::sleep(Duration::from_millis(400 + 300 * runs));
-            proxy.cut_all();
-        } else if runs == 4 {
+        match runs {
+            // Cut every open connection mid-run.
+            1 | 3 => {
+                std::thread::sleep(Duration::from_millis(if runs == 1 { 1500 } else { 3000 }));
+                proxy.cut_all();
+            }
             // A stall shorter than any timeout: the run just takes longer.
-            std::thread::sleep(Duration::from_millis(300));
-            proxy.stall();
-            std::thread::sleep(Duration::from_secs(2));
-            proxy.resume();
+            2 => {
+                std::thread::sleep(Duration::from_millis(300));
+                proxy.stall();
+                std::thread::sleep(Duration::from_secs(2));
+                proxy.resume();
+            }
+            _ => {}
         }
         let out = child.wait_with_output().expect("wait");
         if out.status.success() {
