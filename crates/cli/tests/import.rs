@@ -621,7 +621,25 @@ fn reset_guards() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("psql");
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until its session is really there (psql may take a while to connect under load).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server
+        .psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep%'",
+                t.names[2]
+            ),
+        )
+        .trim()
+        == "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holding session never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = output(t.cmd("reset").arg("--yes"));
     assert_eq!(out.status.code(), Some(1), "{}", testkit::describe_output(&out));
     assert!(

@@ -53,6 +53,13 @@ const SOURCEGRAPH_MARKERS: &[&str] = &[
     "series_points",
 ];
 
+/// A `pg_stat_activity` row that is a client's session. A non-superuser sees
+/// other roles' rows with `backend_type` hidden (NULL); those with a user are
+/// clients, while autovacuum and other server processes have none (and
+/// `DROP DATABASE` stops autovacuum itself).
+const CLIENT_SESSION: &str =
+    "(a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL))";
+
 /// The schema an import keeps its journal in.
 pub const JOURNAL_SCHEMA: &str = "src_snapshot_import";
 
@@ -68,10 +75,12 @@ where
 {
     let row = admin
         .query_opt(
-            "SELECT pg_get_userbyid(d.datdba)::text, pg_database_size(d.oid), \
-                    (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname AND a.pid <> pg_backend_pid() \
-                       AND a.backend_type = 'client backend') \
-             FROM pg_database d WHERE d.datname = $1",
+            &format!(
+                "SELECT pg_get_userbyid(d.datdba)::text, pg_database_size(d.oid), \
+                        (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname \
+                           AND a.pid <> pg_backend_pid() AND {CLIENT_SESSION}) \
+                 FROM pg_database d WHERE d.datname = $1"
+            ),
             &[&db],
         )
         .await
@@ -141,8 +150,10 @@ where
 pub async fn terminate_sessions(admin: &Client, db: &str) -> Result<u64, PgError> {
     let rows = admin
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
-             AND backend_type = 'client backend'",
+            &format!(
+                "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a \
+                 WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND {CLIENT_SESSION}"
+            ),
             &[&db],
         )
         .await
