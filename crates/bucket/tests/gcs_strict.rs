@@ -930,6 +930,9 @@ async fn retry_logs_hide_tokens_keys_and_session_uris() {
         .finish();
     // Current-thread test runtime: the subscriber sees everything the store logs.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run at the same time without a subscriber:
+    // callsites they reached first may have cached "not interested".
+    tracing::callsite::rebuild_interest_cache();
 
     let f = fake();
     f.require_auth(true);
