@@ -2,7 +2,7 @@
 """Run a command (stdin/stdout redirected from/to files), report wall time,
 CPU time and max RSS of the whole process tree as one JSON line.
 
-usage: measure.py [--stdin FILE] [--stdout FILE] -- CMD ARGS...
+usage: measure.py [--stdin FILE] [--stdout FILE] [--stderr FILE] -- CMD ARGS...
 """
 import json
 import os
@@ -12,7 +12,7 @@ import time
 
 def main():
     args = sys.argv[1:]
-    stdin = stdout = None
+    stdin = stdout = stderr = None
     while args and args[0] != "--":
         flag, value = args[0], args[1]
         args = args[2:]
@@ -20,6 +20,8 @@ def main():
             stdin = value
         elif flag == "--stdout":
             stdout = value
+        elif flag == "--stderr":
+            stderr = value
         else:
             sys.exit(f"unknown flag {flag}")
     cmd = args[1:]
@@ -32,7 +34,7 @@ def main():
         if stdout:
             fd = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
-        fd = os.open(os.devnull, os.O_WRONLY)
+        fd = os.open(stderr or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 2)
         os.execvp(cmd[0], cmd)
     _, status, ru = os.wait4(pid, 0)

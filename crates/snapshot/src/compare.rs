@@ -259,11 +259,15 @@ async fn fingerprint_parallel(
     present: &std::collections::HashSet<String>,
     jobs: usize,
 ) -> Result<HashMap<String, (u64, u128)>, SnapshotError> {
-    let mut queue: Vec<TableData> = tables
-        .iter()
-        .filter(|t| present.contains(&t.table))
-        .cloned()
-        .collect();
+    // One read per table, even when the dump splits its rows over several
+    // COPY blocks (the manifest then lists it once per block).
+    let mut queue: Vec<TableData> = Vec::new();
+    for t in tables.iter().filter(|t| present.contains(&t.table)) {
+        match queue.iter_mut().find(|q| q.table == t.table) {
+            Some(q) => q.bytes += t.bytes,
+            None => queue.push(t.clone()),
+        }
+    }
     queue.sort_by_key(|t| std::cmp::Reverse(t.bytes));
     let queue = Arc::new(Mutex::new(queue.into_iter()));
     let result = Arc::new(Mutex::new(HashMap::<String, (u64, u128)>::new()));
