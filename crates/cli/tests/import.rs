@@ -871,11 +871,7 @@ fn a_table_split_over_two_copy_blocks_loads_and_compares_once() {
     let rows: Vec<&str> = text[header_end..end].lines().collect();
     assert!(rows.len() >= 2, "repo has {} rows in the fixture", rows.len());
     let header = &text[head..header_end];
-    let split = format!(
-        "{header}{}\n\\.\n\n{header}{}\n",
-        rows[0],
-        rows[1..].join("\n")
-    );
+    let split = format!("{header}{}\n\\.\n\n{header}{}\n", rows[0], rows[1..].join("\n"));
     std::fs::write(&path, format!("{}{split}{}", &text[..head], &text[end..])).expect("write");
 
     let t = Target::new("imp_blocks");

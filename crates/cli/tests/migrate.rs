@@ -1176,3 +1176,96 @@ fn report_html_renders_in_headless_chromium() {
     assert!(rows > tables, "{rows} rows for {tables} tables");
     assert!(dom.contains("equal"), "the verdict is shown");
 }
+
+// ---- kill -9 at seeded points, then --resume -------------------------------
+
+/// The whole migration killed (`SIGKILL`) inside each long step (at a
+/// seeded moment after the journal says it started), each time resumed with
+/// `--resume`: the journal stays readable after every kill, and the last run
+/// finishes with a complete, equal report.
+#[test]
+fn killed_at_seeded_points_then_resume_finishes_equal() {
+    let env = Env::new("migkill", false);
+    std::fs::create_dir_all(env.bucket()).expect("bucket");
+    let cfg = env.config("migration.yaml", "both", "src-snapshot");
+    let journal_path = env.path("src-snapshot").join(migrate::JOURNAL_FILE);
+    let running = |step: &str| -> bool {
+        std::fs::read(&journal_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|j| j["steps"].as_array().cloned())
+            .is_some_and(|steps| {
+                steps
+                    .iter()
+                    .any(|s| s["step"] == step && s["status"] == "running")
+            })
+    };
+    let spawn = |resume: bool| {
+        let mut c = common::cmd();
+        c.current_dir(env.tmp.path())
+            .arg("migrate")
+            .arg(format!("--config={}", cfg.display()))
+            .env("SG_SOURCE_TOKEN", TOKEN)
+            .env("TARGET_DB_PW", &env.tgt.password)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if resume {
+            c.arg("--resume");
+        }
+        c.spawn().expect("spawn migrate")
+    };
+    let mut seed: u64 = 0x005e_ed0f_c1a0;
+    let mut kills = 0;
+    let mut killed_in = Vec::new();
+    for (i, step) in [
+        "databases",
+        "upload",
+        "verify-upload",
+        "reset",
+        "import",
+        "compare",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut child = spawn(i > 0);
+        let started = std::time::Instant::now();
+        // Until the step runs (or the run ends: the step was done already).
+        while !running(step) && child.try_wait().expect("wait").is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{step} never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis((seed >> 33) % 150));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("kill");
+            kills += 1;
+            killed_in.push(step);
+        }
+        child.wait().expect("reap");
+        // Whole after every kill: the journal is written by rename.
+        let j = read_json(&journal_path);
+        assert!(j["steps"].is_array(), "{j}");
+    }
+    let out = env.migrate(&cfg, &["--resume"]);
+    expect(&out, 0, "the run after the kills");
+    assert!(
+        kills >= 3,
+        "only {kills} kills landed in a running migration: {killed_in:?}"
+    );
+    eprintln!("killed {kills} times, in {killed_in:?}");
+    let mut report = read_json(&env.path("src-snapshot").join("report.json"));
+    // An import resumed after a kill loads only what was left: the report
+    // says what earlier attempts loaded.
+    let import = &mut report["transfer"]["import"];
+    let earlier = import["earlier_bytes"].as_u64().unwrap_or(0);
+    let now = import["bytes"].as_u64().expect("import bytes");
+    assert!(now + earlier > 0, "{import}");
+    import["bytes"] = (now + earlier).into();
+    assert_complete_report(&report, "after kills");
+}

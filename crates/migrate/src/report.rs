@@ -186,6 +186,13 @@ pub struct Rate {
     pub seconds: f64,
     /// Bytes per second.
     pub bytes_per_second: u64,
+    /// Bytes an earlier, interrupted attempt moved (not in `bytes` or the speed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Throughput of the data-moving steps.
@@ -252,6 +259,19 @@ fn rate(bytes: u64, seconds: f64) -> Rate {
         bytes,
         seconds,
         bytes_per_second: (bytes as f64 / seconds.max(0.001)) as u64,
+        earlier_bytes: 0,
+    }
+}
+
+/// What an earlier attempt moved, in words ("" when nothing).
+fn earlier_text(r: &Rate) -> String {
+    if r.earlier_bytes == 0 {
+        String::new()
+    } else {
+        format!(
+            "; plus {} by an earlier, interrupted attempt",
+            human(r.earlier_bytes)
+        )
     }
 }
 
@@ -452,7 +472,16 @@ pub fn build(journal: &Journal, dir: &Path) -> Report {
                 Some(rate(b, fnum(StepId::Upload, "seconds")?))
             })
             .flatten(),
-        import: import.as_ref().map(|i| rate(i.data_bytes, i.data_seconds)),
+        // A resumed import loads only what an interrupted one left.
+        import: import.as_ref().map(|i| Rate {
+            earlier_bytes: i
+                .databases
+                .iter()
+                .map(|d| d.bytes)
+                .sum::<u64>()
+                .saturating_sub(i.data_bytes),
+            ..rate(i.data_bytes, i.data_seconds)
+        }),
     };
 
     let sourcegraph = m
@@ -599,10 +628,11 @@ fn rate_text(r: &Option<Rate>) -> String {
     match r {
         None => "-".into(),
         Some(r) => format!(
-            "{} in {} ({}/s)",
+            "{} in {} ({}/s){}",
             human(r.bytes),
             secs(Some(r.seconds)),
-            human(r.bytes_per_second)
+            human(r.bytes_per_second),
+            earlier_text(r)
         ),
     }
 }
@@ -1013,9 +1043,10 @@ pub fn html(r: &Report) -> String {
     ] {
         match rt {
             Some(x) => o.push_str(&format!(
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}/s</td></tr>\n",
+                "<tr><td>{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}/s</td></tr>\n",
                 esc(name),
                 human(x.bytes),
+                esc(&earlier_text(x)),
                 esc(&secs(Some(x.seconds))),
                 human(x.bytes_per_second)
             )),

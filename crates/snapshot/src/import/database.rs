@@ -446,55 +446,105 @@ impl DatabaseJob {
                 None => after_data.push(p),
             }
         }
-        let mut index_waits = Vec::new();
-        let push = |list: &[&PostStatement], waits: &mut Vec<_>| {
-            for p in list {
-                // Biggest tables' indexes first: they take longest.
-                let priority = statement_table(&p.sql)
-                    .and_then(|t| sizes.get(t.as_str()).copied())
-                    .unwrap_or(0);
-                let (reply, rx) = oneshot::channel();
-                let work = Work::Statement {
-                    db: self.db.clone(),
-                    sql: p.sql.clone(),
-                    key: Some(format!("post:{}", p.ordinal)),
-                    line: p.line,
-                    toc: p.toc.clone(),
-                };
-                self.sched.push(priority, work, reply);
-                waits.push(rx);
+        // Tables whose data is already in (or has none to load) start now.
+        let mut ready: Vec<(String, Vec<&PostStatement>)> = Vec::new();
+        for p in now {
+            let t = statement_table(&p.sql).unwrap_or_default();
+            match ready.iter_mut().find(|(name, _)| *name == t) {
+                Some((_, list)) => list.push(p),
+                None => ready.push((t, vec![p])),
             }
-        };
-        push(&now, &mut index_waits);
+        }
+        let mut chains: futures_util::stream::FuturesUnordered<_> = ready
+            .into_iter()
+            .map(|(_, list)| self.table_post(list, &sizes))
+            .collect();
         let mut loads: futures_util::stream::FuturesUnordered<_> = table_jobs
             .into_iter()
             .map(|(t, rx)| async move { (t, rx.await) })
             .collect();
         let mut tables = Vec::new();
-        while let Some((t, result)) = loads.next().await {
-            match result {
-                Ok(Ok(WorkOutput::Table(loaded))) => tables.push(loaded),
-                Ok(Ok(WorkOutput::Statement)) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(SnapshotError::Task("a loader stopped".into())),
-            }
-            let left = pending.get_mut(&t).map(|n| {
-                *n -= 1;
-                *n
-            });
-            if left == Some(0) {
-                if let Some(list) = waiting.remove(&t) {
-                    push(&list, &mut index_waits);
+        let mut first_error = None;
+        loop {
+            tokio::select! {
+                Some((t, result)) = loads.next() => {
+                    match result {
+                        Ok(Ok(WorkOutput::Table(loaded))) => tables.push(loaded),
+                        Ok(Ok(WorkOutput::Statement)) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Err(SnapshotError::Task("a loader stopped".into())),
+                    }
+                    let left = pending.get_mut(&t).map(|n| {
+                        *n -= 1;
+                        *n
+                    });
+                    if left == Some(0) {
+                        if let Some(list) = waiting.remove(&t) {
+                            chains.push(self.table_post(list, &sizes));
+                        }
+                    }
                 }
+                Some(r) = chains.next() => {
+                    if let Err(e) = r {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                else => break,
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         self.db.event(ImportEvent::Phase {
             db: self.db.database.clone(),
             phase: "indexes and constraints".into(),
         });
-        push(&after_data, &mut index_waits);
-        wait_all(index_waits).await?;
+        let waits = after_data
+            .iter()
+            .map(|p| self.push_post(p, statement_priority(p, &sizes)))
+            .collect();
+        wait_all(waits).await?;
         Ok((tables, run, resumed))
+    }
+
+    /// A table's indexes and constraints once its data is in. The statements
+    /// that lock the whole table (`ALTER TABLE … ADD CONSTRAINT`, ACCESS
+    /// EXCLUSIVE) go one after the other, then its `CREATE INDEX`es all at
+    /// once (their SHARE locks do not conflict), the costliest first: no
+    /// connection waits on a lock another of ours holds.
+    async fn table_post(
+        &self,
+        list: Vec<&PostStatement>,
+        sizes: &HashMap<&str, u64>,
+    ) -> Result<(), SnapshotError> {
+        let (exclusive, shared): (Vec<&PostStatement>, Vec<&PostStatement>) =
+            list.into_iter().partition(|p| p.kind == PostKind::Constraint);
+        for p in exclusive {
+            wait_all(vec![self.push_post(p, statement_priority(p, sizes))]).await?;
+        }
+        let waits = shared
+            .into_iter()
+            .map(|p| self.push_post(p, statement_priority(p, sizes)))
+            .collect();
+        wait_all(waits).await
+    }
+
+    /// Queues one post-data statement, journaled under its ordinal.
+    fn push_post(
+        &self,
+        p: &PostStatement,
+        priority: u64,
+    ) -> oneshot::Receiver<Result<WorkOutput, SnapshotError>> {
+        let (reply, rx) = oneshot::channel();
+        let work = Work::Statement {
+            db: self.db.clone(),
+            sql: p.sql.clone(),
+            key: Some(format!("post:{}", p.ordinal)),
+            line: p.line,
+            toc: p.toc.clone(),
+        };
+        self.sched.push(priority, work, reply);
+        rx
     }
 
     /// Post-data after the indexes: foreign keys in parallel, then the rest
@@ -524,20 +574,7 @@ impl DatabaseJob {
                     resumed += 1;
                     continue;
                 }
-                // Biggest tables' indexes first: they take longest.
-                let priority = statement_table(&p.sql)
-                    .and_then(|t| sizes.get(t.as_str()).copied())
-                    .unwrap_or(0);
-                let (reply, rx) = oneshot::channel();
-                let work = Work::Statement {
-                    db: db.clone(),
-                    sql: p.sql.clone(),
-                    key: Some(key),
-                    line: p.line,
-                    toc: p.toc.clone(),
-                };
-                self.sched.push(priority, work, reply);
-                waits.push(rx);
+                waits.push(self.push_post(p, statement_priority(p, &sizes)));
                 run += 1;
             }
             wait_all(waits).await?;
@@ -805,6 +842,22 @@ pub(super) async fn sanitizer_for(client: &Client) -> Result<SanitizeOptions, Sn
 
 /// The table a post-data statement works on (`CREATE INDEX … ON t`,
 /// `ALTER TABLE [ONLY] t …`), for scheduling big ones first.
+/// Which post-data statement a free connection takes first: the one on the
+/// biggest table, with GIN and GiST builds (several times slower than B-tree
+/// ones per byte) counted four times its size, so the longest build, often
+/// the import's critical path, starts as early as it can.
+fn statement_priority(p: &PostStatement, sizes: &HashMap<&str, u64>) -> u64 {
+    let bytes = statement_table(&p.sql)
+        .and_then(|t| sizes.get(t.as_str()).copied())
+        .unwrap_or(0);
+    let upper = p.sql.to_ascii_uppercase();
+    if p.kind == PostKind::Index && (upper.contains(" USING GIN") || upper.contains(" USING GIST")) {
+        bytes.saturating_mul(4)
+    } else {
+        bytes
+    }
+}
+
 pub(super) fn statement_table(sql: &str) -> Option<String> {
     let toks = dumpscript::tokens::tokenize(sql.as_bytes()).ok()?;
     let mut i = if toks.first()?.is_kw("ALTER") {
