@@ -190,3 +190,27 @@ impl SnapshotSourceFlags {
         }
     }
 }
+
+/// The migration config `report` and `runbook` read: `--config`, else
+/// ./migration.yaml when it exists and no other source (`other_source`) was
+/// given; with its path. `Err(code)` when the file is there but unreadable
+/// (the error is printed).
+pub(crate) fn optional_migration_config(
+    explicit: Option<&std::path::Path>,
+    other_source: bool,
+) -> Result<Option<(PathBuf, ::migrate::MigrationConfig)>, u8> {
+    let path = explicit.map(PathBuf::from).or_else(|| {
+        let d = PathBuf::from(::migrate::DEFAULT_CONFIG);
+        (!other_source && d.exists()).then_some(d)
+    });
+    match path {
+        Some(p) => match ::migrate::MigrationConfig::load(&p) {
+            Ok(c) => Ok(Some((p, c))),
+            Err(e) => {
+                crate::render::error(&anyhow::Error::new(e));
+                Err(crate::exit::ERROR)
+            }
+        },
+        None => Ok(None),
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use migrate::{Journal, MigrationConfig};
+use migrate::Journal;
 
 use crate::{exit, Globals};
 
@@ -30,19 +30,10 @@ pub struct ReportCmd {
 
 /// Runs `report`.
 pub fn run(cmd: ReportCmd, g: &Globals) -> anyhow::Result<u8> {
-    let config_path = cmd.config.clone().or_else(|| {
-        let d = PathBuf::from(migrate::DEFAULT_CONFIG);
-        (cmd.dir.is_none() && d.exists()).then_some(d)
-    });
-    let cfg = match &config_path {
-        Some(p) => match MigrationConfig::load(p) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                crate::render::error(&anyhow::Error::new(e));
-                return Ok(exit::ERROR);
-            }
-        },
-        None => None,
+    let (_, cfg) = match super::optional_migration_config(cmd.config.as_deref(), cmd.dir.is_some()) {
+        Ok(Some((p, c))) => (Some(p), Some(c)),
+        Ok(None) => (None, None),
+        Err(code) => return Ok(code),
     };
     let dir = cmd
         .dir

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use migrate::{Journal, MigrationConfig};
+use migrate::Journal;
 
 use crate::{exit, Globals};
 
@@ -36,19 +36,13 @@ pub struct RunbookCmd {
 /// Runs `runbook`.
 pub fn run(cmd: RunbookCmd, g: &Globals) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let config_path = cmd.config.clone().or_else(|| {
-        let d = PathBuf::from(migrate::DEFAULT_CONFIG);
-        (cmd.dir.is_none() && cmd.bucket.is_none() && d.exists()).then_some(d)
-    });
-    let cfg = match &config_path {
-        Some(p) => match MigrationConfig::load(p) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                crate::render::error(&anyhow::Error::new(e));
-                return Ok(exit::ERROR);
-            }
-        },
-        None => None,
+    let (config_path, cfg) = match super::optional_migration_config(
+        cmd.config.as_deref(),
+        cmd.dir.is_some() || cmd.bucket.is_some(),
+    ) {
+        Ok(Some((p, c))) => (Some(p), Some(c)),
+        Ok(None) => (None, None),
+        Err(code) => return Ok(code),
     };
     let found: Option<(Journal, String)> = if let Some(d) = &cmd.dir {
         Journal::load(d)?.map(|j| (j, d.join(migrate::JOURNAL_FILE).display().to_string()))
