@@ -1,5 +1,6 @@
 //! Faults nobody asked about (issue 8): the tool killed mid-dump, the disk
-//! filling under the snapshot folder, the spool or the upload state. Each
+//! filling under the snapshot folder, the spool or the upload state, object
+//! downloads failing (status storms, connections cut mid-body). Each
 //! case ends complete and verified after a rerun, or with one clear error and
 //! nothing under a final name.
 
@@ -10,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{cmd, run_ok, source};
+use testkit::fault_proxy::FaultProxy;
+use testkit::gcs_fake::{Fault, FaultAction, GcsFake, RequestKind};
 
 fn dump_cmd(tmp: &Path, dir: &Path) -> Command {
     let targets = source(16).targets_yaml(tmp);
@@ -238,4 +241,219 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
         .expect("compare");
     assert!(out.status.success(), "{}", testkit::describe_output(&out));
     eprintln!("network faults: {failures} runs cut, {runs} runs in all");
+}
+
+/// Uploads the pg_dump 17 fixtures to a `file://` bucket under `tmp`; returns the bucket URL.
+fn fixture_in_folder_bucket(tmp: &Path) -> String {
+    let dir = tmp.join("snap");
+    common::fixture_snapshot(&dir);
+    let bucket = tmp.join("bucket");
+    std::fs::create_dir_all(&bucket).expect("mkdir");
+    let url = format!("file://{}", bucket.display());
+    run_ok(
+        cmd()
+            .args(["upload", "--no-progress"])
+            .arg(format!("-bucket={url}"))
+            .arg(format!("-dir={}", dir.display())),
+    );
+    url
+}
+
+/// `import` or `compare` against `db` from a bucket, with the target's password in the environment.
+fn bucket_cmd(sub: &str, bucket: &str, db: &testkit::CloudSqlDb, port: u16, base: &str) -> Command {
+    let mut c = cmd();
+    c.arg(sub)
+        .arg(format!("-bucket={bucket}"))
+        .arg(format!(
+            "--target-url=postgres://{}@127.0.0.1:{port}/{}",
+            db.user, db.dbname
+        ))
+        .arg(format!(
+            "--databases=pgsql={base}_fe,codeintel={base}_ci,codeinsights={base}_cn"
+        ))
+        .arg("--no-progress")
+        .env("PGPASSWORD", &db.password);
+    c
+}
+
+/// Runs `c` with a deadline: a hang is a failure, not a stuck suite.
+fn output_within(c: &mut Command, limit: Duration, what: &str) -> Output {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "{what}: still running after {limit:?}: {}",
+                testkit::describe_output(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn a_full_disk_under_the_import_spool_is_one_clear_error_then_the_rerun_is_equal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bucket = fixture_in_folder_bucket(tmp.path());
+    let (db, base) = cloudsql_target("fault_spool");
+    let port = testkit::PgServer::shared(16).port();
+    let spool = tmp.path().join("spool");
+    let mut import = bucket_cmd("import", &bucket, &db, port, &base);
+    import.arg(format!("--spool-dir={}", spool.display()));
+    // 512 bytes per file (`ulimit -f` counts 512-byte blocks in sh): the
+    // small tables spool and load, the frontend's bigger ones cannot be written.
+    let out = output_within(
+        &mut with_file_limit(&import, 1),
+        Duration::from_secs(120),
+        "import on a full spool",
+    );
+    let err = fails_clearly(&out, "import on a full spool");
+    assert_eq!(err.matches("error: ").count(), 1, "one error: {err}");
+    assert!(
+        err.contains(&spool.join("pgsql-").display().to_string()) && err.contains(".copy"),
+        "the error names the frontend's spool file: {err}"
+    );
+    assert!(
+        err.contains("File too large") || err.contains("No space") || err.contains("os error 27"),
+        "{err}"
+    );
+    eprintln!("full spool: {}", err.trim_end());
+    // Room again: the same command finishes and the target equals the snapshot.
+    let out = output_within(
+        import.arg("--json"),
+        Duration::from_secs(120),
+        "import after the spool fault",
+    );
+    assert!(out.status.success(), "{}", testkit::describe_output(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("import JSON");
+    for d in report["databases"].as_array().expect("databases") {
+        eprintln!(
+            "rerun after the full spool: {} resumed={}",
+            d["role"], d["resumed"]
+        );
+    }
+    let out = bucket_cmd("compare", &bucket, &db, port, &base)
+        .output()
+        .expect("compare");
+    assert!(out.status.success(), "{}", testkit::describe_output(&out));
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spool files are removed: {left:?}");
+}
+
+/// Every request of `kind` the fake answered `status` (None: dropped without an answer).
+fn answered(fake: &GcsFake, kind: RequestKind, status: Option<u16>) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.kind == kind && r.status == status)
+        .count()
+}
+
+#[test]
+fn gcs_download_faults_during_import_end_equal_or_with_one_clear_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("snap");
+    common::fixture_snapshot(&dir);
+    let fake = GcsFake::start();
+    fake.create_bucket("snap");
+    let bucket = "gs://snap/faults";
+    run_ok(
+        cmd()
+            .args(["upload", "--no-progress"])
+            .arg(format!("-bucket={bucket}"))
+            .arg(format!("-dir={}", dir.display()))
+            .env("STORAGE_EMULATOR_HOST", fake.host()),
+    );
+    let port = testkit::PgServer::shared(16).port();
+    let compare_equal = |db: &testkit::CloudSqlDb, base: &str, ctx: &str| {
+        let out = bucket_cmd("compare", bucket, db, port, base)
+            .env("STORAGE_EMULATOR_HOST", fake.host())
+            .output()
+            .expect("compare");
+        assert!(out.status.success(), "{ctx}: {}", testkit::describe_output(&out));
+    };
+
+    // A storm of 503s and 429s (with Retry-After), then a download dropped
+    // without an answer: each retried, and one run ends equal.
+    fake.clear_requests();
+    fake.inject(Fault::status(RequestKind::Download, 503).times(3));
+    fake.inject(Fault::status(RequestKind::Download, 429).retry_after(1).times(2));
+    fake.inject(Fault::new(RequestKind::Download, FaultAction::DropAfterProcessing).times(1));
+    let (db, base) = cloudsql_target("fault_gcs_storm");
+    let out = output_within(
+        bucket_cmd("import", bucket, &db, port, &base).env("STORAGE_EMULATOR_HOST", fake.host()),
+        Duration::from_secs(120),
+        "import through a storm",
+    );
+    assert!(out.status.success(), "storm: {}", testkit::describe_output(&out));
+    assert_eq!(fake.pending_faults(), 0, "every fault fired");
+    assert_eq!(answered(&fake, RequestKind::Download, Some(503)), 3);
+    assert_eq!(answered(&fake, RequestKind::Download, Some(429)), 2);
+    assert_eq!(answered(&fake, RequestKind::Download, None), 1);
+    compare_equal(&db, &base, "after the storm");
+
+    // A connection cut mid-body: downloads through a throttled proxy, cut
+    // while the frontend dump is streaming.
+    let proxy = FaultProxy::start(fake.host().parse().expect("addr"));
+    proxy.set_rate(32 * 1024);
+    let (db, base) = cloudsql_target("fault_gcs_cut");
+    fake.clear_requests();
+    let mut import = bucket_cmd("import", bucket, &db, port, &base);
+    import
+        .env("STORAGE_EMULATOR_HOST", proxy.addr().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = import.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let streaming = || {
+        fake.requests().iter().any(|r| {
+            r.kind == RequestKind::Download
+                && r.status == Some(200)
+                && r.object.as_deref().is_some_and(|o| o.ends_with("pgsql.sql"))
+        })
+    };
+    while !streaming() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pgsql.sql was never downloaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The object is 600 KB: at 32 KB/s most of it is still to come.
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = proxy.cut_all();
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        eprintln!("mid-body cut ({cut} connections): the import completed anyway");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        // Retry warnings may come first (the other objects' cut requests were retried).
+        let errors = err.lines().filter(|l| l.starts_with("error: ")).count();
+        assert_eq!(errors, 1, "one error: {err}");
+        let error = &err[err.find("\nerror: ").map_or(0, |i| i + 1)..];
+        assert!(error.starts_with("error: importing"), "one clear error: {err}");
+        // Which objects were mid-body at the cut depends on timing; each is named.
+        assert!(
+            error.contains(".sql: gs://snap/faults/") && error.contains("body"),
+            "the error names the object and the cut body: {err}"
+        );
+        eprintln!("mid-body cut ({cut} connections): {}", error.trim_end());
+        // Straight to the fake this time: the rerun continues and ends equal.
+        let out = output_within(
+            bucket_cmd("import", bucket, &db, port, &base).env("STORAGE_EMULATOR_HOST", fake.host()),
+            Duration::from_secs(120),
+            "import after the cut",
+        );
+        assert!(out.status.success(), "rerun: {}", testkit::describe_output(&out));
+    }
+    compare_equal(&db, &base, "after the cut");
 }

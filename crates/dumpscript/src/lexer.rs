@@ -211,7 +211,10 @@ impl<R: Read> Lexer<R> {
                     return Ok(Some(Item::Trivia(&self.buf[s..e])));
                 }
                 TriviaScan::NeedMore => {
-                    if !self.fill()? {
+                    // At the end of input, scan once more knowing it: a line
+                    // comment ends there; only a block comment stays open.
+                    let at_eof = self.eof;
+                    if !self.fill()? && at_eof {
                         return Err(LexError::Unterminated {
                             what: "block comment",
                             line: self.line,
@@ -895,9 +898,26 @@ mod tests {
         ));
         assert!(matches!(lex_err(b"SELECT 1"), LexError::Unterminated { .. }));
         assert!(matches!(
+            lex_err(b"SELECT 1; /* open"),
+            LexError::Unterminated {
+                what: "block comment",
+                ..
+            }
+        ));
+        assert!(matches!(
             lex_err(b"SELECT 1 \\gset\n;"),
             LexError::MetaInStatement { line: 1 }
         ));
+    }
+
+    #[test]
+    fn a_line_comment_may_end_the_input() {
+        // No newline after the last comment: trivia, not an open block comment.
+        for step in [1, 3, 100] {
+            let k = kinds(b"SELECT 1;\n-- the end", step);
+            let labels: Vec<&str> = k.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(labels, ["stmt", "trivia"], "step {step}");
+        }
     }
 
     #[test]
