@@ -143,6 +143,16 @@ pub enum BucketError {
         /// Last HTTP status seen in an earlier attempt, if any.
         last_status: Option<u16>,
     },
+    /// The object was replaced while it was being read.
+    #[error("{object} changed while it was being read (generation {expected}, now {actual}); read it again")]
+    Changed {
+        /// The object.
+        object: String,
+        /// The generation the read started with.
+        expected: String,
+        /// The generation the server has now.
+        actual: String,
+    },
     /// Requests timed out (after retries).
     #[error("{object}: timed out after {attempts} attempt(s){}", last_status_note(*last_status))]
     Timeout {

@@ -358,7 +358,7 @@ fn answered(fake: &GcsFake, kind: RequestKind, status: Option<u16>) -> usize {
 }
 
 #[test]
-fn gcs_download_faults_during_import_end_equal_or_with_one_clear_error() {
+fn gcs_download_faults_during_import_are_retried_or_continued_and_end_equal() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("snap");
     common::fixture_snapshot(&dir);
@@ -432,28 +432,16 @@ fn gcs_download_faults_during_import_end_equal_or_with_one_clear_error() {
     let cut = proxy.cut_all();
     let out = child.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    if out.status.success() {
-        eprintln!("mid-body cut ({cut} connections): the import completed anyway");
-    } else {
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        // Retry warnings may come first (the other objects' cut requests were retried).
-        let errors = err.lines().filter(|l| l.starts_with("error: ")).count();
-        assert_eq!(errors, 1, "one error: {err}");
-        let error = &err[err.find("\nerror: ").map_or(0, |i| i + 1)..];
-        assert!(error.starts_with("error: importing"), "one clear error: {err}");
-        // Which objects were mid-body at the cut depends on timing; each is named.
-        assert!(
-            error.contains(".sql: gs://snap/faults/") && error.contains("body"),
-            "the error names the object and the cut body: {err}"
-        );
-        eprintln!("mid-body cut ({cut} connections): {}", error.trim_end());
-        // Straight to the fake this time: the rerun continues and ends equal.
-        let out = output_within(
-            bucket_cmd("import", bucket, &db, port, &base).env("STORAGE_EMULATOR_HOST", fake.host()),
-            Duration::from_secs(120),
-            "import after the cut",
-        );
-        assert!(out.status.success(), "rerun: {}", testkit::describe_output(&out));
-    }
+    // The broken read continues from the bytes received (a Range request for
+    // the rest, the CRC32C over all of it): the same run finishes.
+    assert!(out.status.success(), "cut {cut} connections: {err}");
+    assert!(err.contains("continuing the read from byte"), "{err}");
+    let ranged = fake
+        .requests()
+        .iter()
+        .filter(|r| r.kind == RequestKind::Download && r.status == Some(206))
+        .count();
+    assert!(ranged >= 1, "no ranged download after the cut: {err}");
+    eprintln!("mid-body cut ({cut} connections): {ranged} read(s) continued");
     compare_equal(&db, &base, "after the cut");
 }

@@ -28,6 +28,7 @@ const BACKEND: &str = "gcs";
 const GCS_BASE: &str = "https://storage.googleapis.com";
 
 /// A GCS bucket (or an emulator's), with an object-name prefix.
+#[derive(Clone)]
 pub struct GcsStore {
     client: Client,
     base: String,
@@ -583,11 +584,107 @@ impl GcsStore {
         let full = self.full_name(name)?;
         let label = self.label(name);
         let url = format!("{}?alt=media", self.object_url(&full));
+        let resp = self.get_media(&url, &label, None).await?;
+        let headers = resp.headers();
+        let transcoded = headers.get(reqwest::header::CONTENT_ENCODING).is_some()
+            || headers
+                .get("x-goog-stored-content-encoding")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v != "identity");
+        let expect_crc = if transcoded {
+            None
+        } else {
+            goog_hash_crc32c(headers)
+        };
+        let expect_len = if transcoded { None } else { resp.content_length() };
+        // A transcoded body has no byte offsets to continue from.
+        let resume = (!transcoded).then(|| Resume {
+            store: self.clone(),
+            url,
+            generation: headers
+                .get("x-goog-generation")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            left: READ_RESUMES,
+        });
+        let state = ReadCheck {
+            inner: resp.bytes_stream().boxed(),
+            label,
+            crc: 0,
+            len: 0,
+            expect_crc,
+            expect_len,
+            done: false,
+            resume,
+        };
+        let stream = futures_util::stream::unfold(state, |mut st| async move {
+            if st.done {
+                return None;
+            }
+            loop {
+                match st.inner.next().await {
+                    Some(Ok(b)) => {
+                        st.crc = crc32c::crc32c_append(st.crc, &b);
+                        st.len += b.len() as u64;
+                        return Some((Ok(b), st));
+                    }
+                    Some(Err(_)) if st.expect_len == Some(st.len) => {
+                        // Broken after the last byte: nothing left to fetch.
+                        st.done = true;
+                        let err = st.final_check()?;
+                        return Some((Err(err), st));
+                    }
+                    Some(Err(e)) => {
+                        let err = transport_error(&st.label, e, 1, &[]);
+                        // The connection broke mid-body: continue from the
+                        // bytes received (the CRC32C still covers them all).
+                        if let Some(r) = st.resume.as_mut().filter(|r| r.left > 0) {
+                            r.left -= 1;
+                            tracing::warn!("{err}; continuing the read from byte {}", st.len);
+                            let from = Some((st.len, r.generation.as_deref()));
+                            match r.store.get_media(&r.url, &st.label, from).await {
+                                Ok(resp) => {
+                                    st.inner = resp.bytes_stream().boxed();
+                                    continue;
+                                }
+                                Err(e) => {
+                                    st.done = true;
+                                    return Some((Err(e), st));
+                                }
+                            }
+                        }
+                        st.done = true;
+                        return Some((Err(err), st));
+                    }
+                    None => {
+                        st.done = true;
+                        let err = st.final_check()?;
+                        return Some((Err(err), st));
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// `GET` of an object's bytes, retried; from `from` = (offset, generation)
+    /// on with a `Range` request (206, the same generation) to continue a read
+    /// whose connection broke.
+    async fn get_media(
+        &self,
+        url: &str,
+        label: &str,
+        from: Option<(u64, Option<&str>)>,
+    ) -> Result<reqwest::Response, BucketError> {
+        let label = label.to_string();
         let mut rs = RetryState::new(&self.retry);
         let resp = loop {
             rs.attempts += 1;
             // No whole-request timeout: the body may be large; the client's read timeout bounds stalls.
-            let mut req = self.client.get(&url);
+            let mut req = self.client.get(url);
+            if let Some((offset, _)) = from {
+                req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+            }
             let mut token = String::new();
             if let Some(a) = &self.auth {
                 token = a.token(&self.client, &self.retry, self.timeout).await?;
@@ -603,7 +700,7 @@ impl GcsStore {
             };
             let status = resp.status().as_u16();
             rs.last_status = Some(status);
-            if status == 200 {
+            if status == 200 && from.is_none() || status == 206 && from.is_some() {
                 break resp;
             }
             let headers = resp.headers().clone();
@@ -643,50 +740,21 @@ impl GcsStore {
             };
             return Err(self.reply_error(&r, &label, Access::Read, rs.attempts, &[&token]));
         };
-        let headers = resp.headers();
-        let transcoded = headers.get(reqwest::header::CONTENT_ENCODING).is_some()
-            || headers
-                .get("x-goog-stored-content-encoding")
+        if let Some((_, Some(expected))) = from {
+            let now = resp
+                .headers()
+                .get("x-goog-generation")
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v != "identity");
-        let expect_crc = if transcoded {
-            None
-        } else {
-            goog_hash_crc32c(headers)
-        };
-        let expect_len = if transcoded { None } else { resp.content_length() };
-        let state = ReadCheck {
-            inner: resp.bytes_stream().boxed(),
-            label,
-            crc: 0,
-            len: 0,
-            expect_crc,
-            expect_len,
-            done: false,
-        };
-        let stream = futures_util::stream::unfold(state, |mut st| async move {
-            if st.done {
-                return None;
+                .unwrap_or_default();
+            if now != expected {
+                return Err(BucketError::Changed {
+                    object: label,
+                    expected: expected.to_string(),
+                    actual: now.to_string(),
+                });
             }
-            match st.inner.next().await {
-                Some(Ok(b)) => {
-                    st.crc = crc32c::crc32c_append(st.crc, &b);
-                    st.len += b.len() as u64;
-                    Some((Ok(b), st))
-                }
-                Some(Err(e)) => {
-                    st.done = true;
-                    let err = transport_error(&st.label, e, 1, &[]);
-                    Some((Err(err), st))
-                }
-                None => {
-                    st.done = true;
-                    let err = st.final_check()?;
-                    Some((Err(err), st))
-                }
-            }
-        });
-        Ok(Box::pin(stream))
+        }
+        Ok(resp)
     }
 
     /// All objects under the prefix (follows `nextPageToken`), sorted by name.
@@ -848,6 +916,18 @@ struct ReadCheck {
     expect_crc: Option<u32>,
     expect_len: Option<u64>,
     done: bool,
+    resume: Option<Resume>,
+}
+
+/// How many times one read continues after its connection broke mid-body.
+const READ_RESUMES: u32 = 10;
+
+/// What continuing a broken read needs.
+struct Resume {
+    store: GcsStore,
+    url: String,
+    generation: Option<String>,
+    left: u32,
 }
 
 impl ReadCheck {
