@@ -169,10 +169,12 @@ fn cloudsql_target(prefix: &str) -> (testkit::CloudSqlDb, String) {
     (db, name)
 }
 
-fn load_cmd(sub: &str, dir: &Path, db: &testkit::CloudSqlDb, port: u16, base: &str) -> Command {
+/// `import` or `compare` of `source` (`-dir=…` or `-bucket=…`) into `db`,
+/// with the target's password in the environment.
+fn load_cmd(sub: &str, source: &str, db: &testkit::CloudSqlDb, port: u16, base: &str) -> Command {
     let mut c = cmd();
     c.arg(sub)
-        .arg(format!("-dir={}", dir.display()))
+        .arg(source)
         .arg(format!(
             "--target-url=postgres://{}@127.0.0.1:{port}/{}",
             db.user, db.dbname
@@ -190,6 +192,7 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("snap");
     common::fixture_snapshot(&dir);
+    let dir_flag = format!("-dir={}", dir.display());
     let (db, base) = cloudsql_target("fault_net");
     let server = testkit::PgServer::shared(16);
     let proxy = testkit::fault_proxy::FaultProxy::start(
@@ -205,7 +208,7 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
     loop {
         runs += 1;
         assert!(runs <= 15, "the import never got through");
-        let child = load_cmd("import", &dir, &db, proxy.port(), &base)
+        let child = load_cmd("import", &dir_flag, &db, proxy.port(), &base)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -236,7 +239,7 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
     }
     assert!(failures >= 1, "at least one cut hit a running import");
     // Compared directly, not through the proxy.
-    let out = load_cmd("compare", &dir, &db, server.port(), &base)
+    let out = load_cmd("compare", &dir_flag, &db, server.port(), &base)
         .output()
         .expect("compare");
     assert!(out.status.success(), "{}", testkit::describe_output(&out));
@@ -259,21 +262,9 @@ fn fixture_in_folder_bucket(tmp: &Path) -> String {
     url
 }
 
-/// `import` or `compare` against `db` from a bucket, with the target's password in the environment.
+/// `import` or `compare` of a bucket into `db`.
 fn bucket_cmd(sub: &str, bucket: &str, db: &testkit::CloudSqlDb, port: u16, base: &str) -> Command {
-    let mut c = cmd();
-    c.arg(sub)
-        .arg(format!("-bucket={bucket}"))
-        .arg(format!(
-            "--target-url=postgres://{}@127.0.0.1:{port}/{}",
-            db.user, db.dbname
-        ))
-        .arg(format!(
-            "--databases=pgsql={base}_fe,codeintel={base}_ci,codeinsights={base}_cn"
-        ))
-        .arg("--no-progress")
-        .env("PGPASSWORD", &db.password);
-    c
+    load_cmd(sub, &format!("-bucket={bucket}"), db, port, base)
 }
 
 /// Runs `c` with a deadline: a hang is a failure, not a stuck suite.

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{cmd, process_cmdlines, source, SOURCE_DBS};
+use common::{cmd, source, SOURCE_DBS};
 use testkit::gcs_fake::GcsFake;
+use testkit::process_cmdlines;
 
 /// A shim that logs its argv, then runs the real program.
 fn shim(bin: &Path, name: &str, real: &Path, log: &Path) {

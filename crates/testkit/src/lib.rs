@@ -17,9 +17,11 @@ use std::process::{Command, Output};
 pub mod fake_gcs_server;
 pub mod fault_proxy;
 pub mod gcs_fake;
+mod procs;
 mod server;
 pub mod shims;
 
+pub use procs::{process_cmdlines, processes_with_in_cmdline};
 pub use server::{CloudSqlDb, PgServer};
 
 /// A name unique within this test process: `<prefix>_<pid>_<counter>`.

@@ -129,25 +129,8 @@ pub fn assert_complete_dump(dump: &[u8], what: &str) {
     assert!(!text.contains("OWNER TO"), "{what}: --no-owner not applied");
 }
 
-/// Every process whose command line contains `needle` (pid, cmdline).
-pub fn processes_with_in_cmdline(needle: &str) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
-            if text.contains(needle) {
-                found.push((pid, text));
-            }
-        }
-    }
-    found
-}
+#[allow(unused_imports)] // not every test binary looks at the process list
+pub use testkit::processes_with_in_cmdline;
 
 /// The NUL-separated fields of a /proc file of `pid`.
 pub fn proc_fields(pid: u32, file: &str) -> Vec<String> {
