@@ -145,7 +145,7 @@ fn round_trip(table: &str, column: &str, rows: &[Option<String>], case: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::chaos(8), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn hostile_names_and_data_round_trip(

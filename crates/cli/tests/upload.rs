@@ -310,7 +310,7 @@ fn kill_9_at_20_seeded_points_then_resume() {
         rng
     };
     let mut kills = 0;
-    for _ in 0..20 {
+    for _ in 0..common::chaos(20) {
         let mut child = upload_cmd(&dir, "gs://snap")
             .arg("--chunk-size=262144")
             .arg("--gzip")

@@ -177,3 +177,14 @@ pub fn generated_snapshot(dir: &Path, size: u64) {
     .expect("generate");
     out.write_all(tail.as_bytes()).expect("write");
 }
+
+/// `n` scaled by `SRC_SNAPSHOT_CHAOS_SCALE` (default 1): how many generated
+/// cases and kill points the fault tests use (`scripts/chaos --long` sets 10).
+pub fn chaos(n: u32) -> u32 {
+    let scale = std::env::var("SRC_SNAPSHOT_CHAOS_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(1);
+    n.saturating_mul(scale)
+}
