@@ -213,15 +213,24 @@ fn connections_cut_stalled_and_throttled_mid_import_end_equal() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
+        // The fault lands once this run has sent some of its schema (not by
+        // the clock: a loaded machine may not have connected yet).
+        let sent_before = proxy.forwarded();
+        let started = std::time::Instant::now();
+        let mid_run = |bytes: u64| {
+            while proxy.forwarded() < sent_before + bytes && started.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
         match runs {
             // Cut every open connection mid-run.
             1 | 3 => {
-                std::thread::sleep(Duration::from_millis(if runs == 1 { 1500 } else { 3000 }));
+                mid_run(if runs == 1 { 150_000 } else { 300_000 });
                 proxy.cut_all();
             }
             // A stall shorter than any timeout: the run just takes longer.
             2 => {
-                std::thread::sleep(Duration::from_millis(300));
+                mid_run(40_000);
                 proxy.stall();
                 std::thread::sleep(Duration::from_secs(2));
                 proxy.resume();
