@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """One table of every benchmark ratio, from the parts' JSON in OUT
-(engine.json, upload.json, import.json); writes OUT/run.json and OUT/run.html.
+(engine.json, upload.json, import.json); writes OUT/run.json, OUT/run.md
+(the table for bench/RESULTS.md) and OUT/run.html.
 
 usage: summary.py OUT
 
@@ -117,6 +118,14 @@ def main():
         print(f"{s['step']:<48} {s['max_rss_mb']:>10.1f} {s['cpu_s_per_gb']:>9.2f}")
     if missing:
         print(f"\nno results yet for: {', '.join(missing)} (run bench/run --only={','.join(missing)})")
+
+    md = ["| area | ours | peer | ratio | verdict | note |", "| --- | --- | --- | ---: | --- | --- |"]
+    for r_ in rows:
+        tgt = f" (target {r_['target']:.2f})" if r_["target"] is not None else ""
+        md.append(f"| {r_['area']} | {r_['ours']} | {r_['peer']} | {r_['ratio']:.2f} | {r_['verdict']}{tgt} | {r_['note']} |")
+    md += ["", "| our step | max RSS MB | CPU s/GB |", "| --- | ---: | ---: |"]
+    md += [f"| {s['step']} | {s['max_rss_mb']:.1f} | {s['cpu_s_per_gb']:.2f} |" for s in resources]
+    open(os.path.join(out, "run.md"), "w").write("\n".join(md) + "\n")
 
     cells = "".join(
         f"<tr class='{html.escape(r_['verdict'])}'><td>{html.escape(r_['area'])}</td><td>{html.escape(r_['ours'])}</td>"
