@@ -601,10 +601,7 @@ impl GcsStore {
         let resume = (!transcoded).then(|| Resume {
             store: self.clone(),
             url,
-            generation: headers
-                .get("x-goog-generation")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            generation: goog_generation(headers).map(str::to_string),
             left: READ_RESUMES,
         });
         let state = ReadCheck {
@@ -741,11 +738,7 @@ impl GcsStore {
             return Err(self.reply_error(&r, &label, Access::Read, rs.attempts, &[&token]));
         };
         if let Some((_, Some(expected))) = from {
-            let now = resp
-                .headers()
-                .get("x-goog-generation")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let now = goog_generation(resp.headers()).unwrap_or_default();
             if now != expected {
                 return Err(BucketError::Changed {
                     object: label,
@@ -951,6 +944,11 @@ impl ReadCheck {
             _ => None,
         }
     }
+}
+
+/// The object generation a media response is of.
+fn goog_generation(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-goog-generation").and_then(|v| v.to_str().ok())
 }
 
 /// The CRC32C in `x-goog-hash` (`crc32c=…,md5=…`, possibly in several header lines).

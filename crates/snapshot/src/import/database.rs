@@ -79,6 +79,8 @@ pub(super) struct PostStatement {
     pub(super) line: u64,
     pub(super) kind: PostKind,
     pub(super) toc: Option<TocEntry>,
+    /// The table it works on, if it can be told ([`statement_table`]).
+    pub(super) table: Option<String>,
 }
 
 impl DatabaseJob {
@@ -264,6 +266,7 @@ impl DatabaseJob {
                         let ordinal = post.len();
                         post.push(PostStatement {
                             ordinal,
+                            table: statement_table(&sql),
                             sql,
                             line,
                             kind,
@@ -417,12 +420,7 @@ impl DatabaseJob {
         post: &[PostStatement],
         done: &HashMap<String, (i64, i64)>,
     ) -> Result<(Vec<TableImport>, usize, usize), SnapshotError> {
-        let sizes: HashMap<&str, u64> = self
-            .entry
-            .tables
-            .iter()
-            .map(|t| (t.table.as_str(), t.bytes))
-            .collect();
+        let sizes = self.table_sizes();
         let mut pending: HashMap<String, usize> = HashMap::new();
         for (t, _) in &table_jobs {
             *pending.entry(t.clone()).or_default() += 1;
@@ -430,7 +428,8 @@ impl DatabaseJob {
         let (mut run, mut resumed) = (0, 0);
         let mut waiting: HashMap<String, Vec<&PostStatement>> = HashMap::new();
         let mut after_data: Vec<&PostStatement> = Vec::new();
-        let mut now: Vec<&PostStatement> = Vec::new();
+        // Tables whose data is already in (or has none to load) start now.
+        let mut ready: Vec<(&str, Vec<&PostStatement>)> = Vec::new();
         for p in post
             .iter()
             .filter(|p| matches!(p.kind, PostKind::Index | PostKind::Constraint))
@@ -440,19 +439,13 @@ impl DatabaseJob {
                 continue;
             }
             run += 1;
-            match statement_table(&p.sql) {
-                Some(t) if pending.contains_key(&t) => waiting.entry(t).or_default().push(p),
-                Some(_) => now.push(p),
+            match p.table.as_deref() {
+                Some(t) if pending.contains_key(t) => waiting.entry(t.to_string()).or_default().push(p),
+                Some(t) => match ready.iter_mut().find(|(name, _)| *name == t) {
+                    Some((_, list)) => list.push(p),
+                    None => ready.push((t, vec![p])),
+                },
                 None => after_data.push(p),
-            }
-        }
-        // Tables whose data is already in (or has none to load) start now.
-        let mut ready: Vec<(String, Vec<&PostStatement>)> = Vec::new();
-        for p in now {
-            let t = statement_table(&p.sql).unwrap_or_default();
-            match ready.iter_mut().find(|(name, _)| *name == t) {
-                Some((_, list)) => list.push(p),
-                None => ready.push((t, vec![p])),
             }
         }
         let mut chains: futures_util::stream::FuturesUnordered<_> = ready
@@ -529,6 +522,15 @@ impl DatabaseJob {
         wait_all(waits).await
     }
 
+    /// Each table's COPY bytes, by name (post-data statements on big tables go first).
+    fn table_sizes(&self) -> HashMap<&str, u64> {
+        self.entry
+            .tables
+            .iter()
+            .map(|t| (t.table.as_str(), t.bytes))
+            .collect()
+    }
+
     /// Queues one post-data statement, journaled under its ordinal.
     fn push_post(
         &self,
@@ -558,12 +560,7 @@ impl DatabaseJob {
         phase: &(dyn Fn(&str) + Sync),
     ) -> Result<(usize, usize), SnapshotError> {
         let db = &self.db;
-        let sizes: HashMap<&str, u64> = self
-            .entry
-            .tables
-            .iter()
-            .map(|t| (t.table.as_str(), t.bytes))
-            .collect();
+        let sizes = self.table_sizes();
         let (mut run, mut resumed) = (0, 0);
         for (label, kinds) in [("foreign keys", &[PostKind::ForeignKey][..])] {
             phase(label);
@@ -840,15 +837,15 @@ pub(super) async fn sanitizer_for(client: &Client) -> Result<SanitizeOptions, Sn
     })
 }
 
-/// The table a post-data statement works on (`CREATE INDEX … ON t`,
-/// `ALTER TABLE [ONLY] t …`), for scheduling big ones first.
 /// Which post-data statement a free connection takes first: the one on the
 /// biggest table, with GIN and GiST builds (several times slower than B-tree
 /// ones per byte) counted four times its size, so the longest build, often
 /// the import's critical path, starts as early as it can.
 fn statement_priority(p: &PostStatement, sizes: &HashMap<&str, u64>) -> u64 {
-    let bytes = statement_table(&p.sql)
-        .and_then(|t| sizes.get(t.as_str()).copied())
+    let bytes = p
+        .table
+        .as_deref()
+        .and_then(|t| sizes.get(t).copied())
         .unwrap_or(0);
     let upper = p.sql.to_ascii_uppercase();
     if p.kind == PostKind::Index && (upper.contains(" USING GIN") || upper.contains(" USING GIST")) {
@@ -858,6 +855,8 @@ fn statement_priority(p: &PostStatement, sizes: &HashMap<&str, u64>) -> u64 {
     }
 }
 
+/// The table a post-data statement works on (`CREATE INDEX … ON t`,
+/// `ALTER TABLE [ONLY] t …`), for scheduling big ones first.
 pub(super) fn statement_table(sql: &str) -> Option<String> {
     let toks = dumpscript::tokens::tokenize(sql.as_bytes()).ok()?;
     let mut i = if toks.first()?.is_kw("ALTER") {

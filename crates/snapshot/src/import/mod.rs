@@ -346,18 +346,12 @@ pub async fn import(
         pgload::load::drop_journal(&c).await?;
     }
     databases.sort_by_key(|d| DbRole::all().iter().position(|r| r.yaml_key() == d.role));
-    let data_bytes = databases
+    // What this run loaded (resumed tables were loaded by an earlier one).
+    let (data_bytes, copy_seconds) = databases
         .iter()
         .flat_map(|d| &d.tables)
         .filter(|t| !t.resumed)
-        .map(|t| t.bytes)
-        .sum();
-    let copy_seconds = databases
-        .iter()
-        .flat_map(|d| &d.tables)
-        .filter(|t| !t.resumed)
-        .map(|t| t.seconds)
-        .sum();
+        .fold((0u64, 0f64), |(b, s), t| (b + t.bytes, s + t.seconds));
     Ok(ImportReport {
         copy_seconds,
         data_bytes,
